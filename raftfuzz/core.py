@@ -1,0 +1,147 @@
+"""The simulation core: event queue, the one RNG, network model, node timers.
+
+The simulator's hot machinery lives here behind one small API (docs/core.md),
+implemented twice with bit-identical results: in C (raftfuzz.core_c, wrapping
+the cffi extension built from csrc/core.c) and in pure Python
+(raftfuzz.core_python). make_core() picks one.
+
+Why C at all (ARCHITECTURE.md section 3): a cffi call costs about as much as a
+Python call, so a C heap popped once per event is no faster than heapq. The C
+core pays off because one crossing does a lot of work: next_batch pops a whole
+window of due events, decides every delivery against link and node state,
+reschedules timers and hands back a batch through a preallocated array, and
+send() makes the loss, duplication and delay draws in one call. Under atheris,
+code kept in C is also kept out of the coverage signal, which should describe
+the Raft implementation, not the simulator. The Python twin keeps raftfuzz
+usable without a compiler and states the contract in readable form.
+
+Environment: RAFTFUZZ_CORE=c forces the C core (an error when it is not
+built), RAFTFUZZ_CORE=python forces the Python core, unset means C when built.
+"""
+
+import os
+from typing import Protocol
+
+from raftfuzz.core_constants import (
+    BATCH_CAPACITY,
+    EVENT_WIDTH,
+    HELD_CAPACITY,
+    INBOX_CAPACITY,
+    KIND_BARRIER_MIN,
+    KIND_DELIVER,
+    KIND_TICK,
+    KIND_USER_MIN,
+    LINK_CUT,
+    LINK_HELD,
+    LINK_UP,
+    MAX_ENDPOINTS,
+    NODE_DOWN,
+    NODE_PAUSED,
+    NODE_UP,
+    QUEUE_CAPACITY,
+    STATS_FIELDS,
+    TIME_MAX,
+)
+from raftfuzz.core_python import PythonCore
+
+__all__ = [
+    "BATCH_CAPACITY",
+    "EVENT_WIDTH",
+    "HELD_CAPACITY",
+    "INBOX_CAPACITY",
+    "KIND_BARRIER_MIN",
+    "KIND_DELIVER",
+    "KIND_TICK",
+    "KIND_USER_MIN",
+    "LINK_CUT",
+    "LINK_HELD",
+    "LINK_UP",
+    "MAX_ENDPOINTS",
+    "NODE_DOWN",
+    "NODE_PAUSED",
+    "NODE_UP",
+    "QUEUE_CAPACITY",
+    "STATS_FIELDS",
+    "TIME_MAX",
+    "Core",
+    "PythonCore",
+    "c_core_available",
+    "core_name",
+    "make_core",
+]
+
+ENVIRONMENT_VARIABLE = "RAFTFUZZ_CORE"
+CORE_NAMES = ("c", "python")
+
+try:
+    from raftfuzz.core_c import CCore
+except ImportError:
+    CCore = None
+
+
+class Core(Protocol):
+    """The API both cores implement; docs/core.md gives the exact semantics."""
+
+    def push(self, time: int, kind: int, a: int, b: int, c: int) -> None: ...
+
+    def set_link_faults(
+        self,
+        src: int,
+        dst: int,
+        loss_num: int,
+        dup_num: int,
+        den: int,
+        latency_min: int,
+        latency_max: int,
+    ) -> None: ...
+
+    def set_link_state(self, now: int, src: int, dst: int, state: int) -> None: ...
+
+    def send(self, now: int, src: int, dst: int, message_id: int) -> int: ...
+
+    def set_tick_interval(self, node: int, interval: int) -> None: ...
+
+    def set_node_state(self, now: int, node: int, state: int) -> None: ...
+
+    def next_batch(self, end_time: int) -> list[int]: ...
+
+    def now(self) -> int: ...
+
+    def pending(self) -> int: ...
+
+    def stats(self) -> dict[str, int]: ...
+
+    def next_u64(self) -> int: ...
+
+    def below(self, n: int) -> int: ...
+
+    def ratio(self, num: int, den: int) -> bool: ...
+
+
+def c_core_available() -> bool:
+    """True when the C extension is built and importable."""
+    return CCore is not None
+
+
+def core_name() -> str:
+    """The core make_core() builds: "c" or "python" (raises on a bad RAFTFUZZ_CORE)."""
+    requested = os.environ.get(ENVIRONMENT_VARIABLE, "")
+    if requested == "":
+        return "c" if CCore is not None else "python"
+    if requested not in CORE_NAMES:
+        raise RuntimeError(
+            f"{ENVIRONMENT_VARIABLE}={requested!r} is not a core; use 'c' or 'python', or unset it"
+        )
+    if requested == "c" and CCore is None:
+        raise RuntimeError(
+            f"{ENVIRONMENT_VARIABLE}=c but the C core is not built; "
+            "build it with `pip install -e .` (needs a C compiler), or set RAFTFUZZ_CORE=python"
+        )
+    return requested
+
+
+def make_core(seed: int, endpoint_count: int, lookahead: int) -> Core:
+    """A new core, C or Python per RAFTFUZZ_CORE (see core_name)."""
+    if core_name() == "c":
+        return CCore(seed, endpoint_count, lookahead)
+    return PythonCore(seed, endpoint_count, lookahead)

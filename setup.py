@@ -1,0 +1,58 @@
+"""Build hook for the optional C core; all metadata lives in pyproject.toml.
+
+The C core (csrc/, built by raftfuzz/_core_build.py through cffi) only makes
+runs faster: raftfuzz/core_python.py gives the same results bit for bit. So a
+machine without a working C compiler must still install the package: the
+build_ext below turns a compiler failure into one warning line instead of a
+failed install.
+"""
+
+import sys
+from distutils.errors import (
+    CCompilerError,
+    CompileError,
+    DistutilsExecError,
+    DistutilsPlatformError,
+)
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+# Everything that means "no usable compiler here" rather than a bug in the package.
+COMPILER_FAILURES = (
+    CCompilerError,
+    CompileError,
+    DistutilsExecError,
+    DistutilsPlatformError,
+    OSError,
+)
+
+
+def warn_not_built(error):
+    reason = " ".join(str(error).split()) or type(error).__name__
+    print(
+        f"raftfuzz: C core not built ({reason}); the pure-Python core will be used",
+        file=sys.stderr,
+    )
+
+
+class OptionalBuildExt(build_ext):
+    """A build_ext whose failure leaves the package installable without the C core."""
+
+    def run(self):
+        try:
+            super().run()
+        except COMPILER_FAILURES as error:
+            warn_not_built(error)
+
+    def build_extension(self, extension):
+        try:
+            super().build_extension(extension)
+        except COMPILER_FAILURES as error:
+            warn_not_built(error)
+
+
+setup(
+    cffi_modules=["raftfuzz/_core_build.py:ffibuilder"],
+    cmdclass={"build_ext": OptionalBuildExt},
+)
