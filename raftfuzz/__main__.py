@@ -1,0 +1,5 @@
+import sys
+
+from raftfuzz.cli import main
+
+sys.exit(main())

@@ -1,0 +1,111 @@
+"""Coverage-guided fuzzing with atheris (libFuzzer for Python).
+
+    python -m raftfuzz.atheris_main [--target=pkg.module:Class] [--max-steps=N]
+                                    CORPUS_DIR... [libFuzzer flags]
+    python -m raftfuzz.atheris_main artifacts/crash-<sha1>     # replay one input
+
+Every libFuzzer flag passes through (-runs, -max_total_time, -jobs, -workers,
+-fork, -merge=1, -minimize_crash ...). raftfuzz's own flags start with two
+dashes, which libFuzzer ignores, so they can stay on the command line that
+libFuzzer re-runs for its child processes; they are also exported to the
+environment for the same reason.
+
+Only the target's module (and the reference node it may extend) is
+instrumented, so coverage describes the Raft code, not the simulator.
+Crashes land in ``artifacts/`` unless ``-artifact_prefix`` says otherwise.
+"""
+
+import os
+import sys
+
+from raftfuzz.violations import EXIT_USAGE
+
+_OWN_FLAGS = {"--target": "RAFTFUZZ_TARGET", "--max-steps": "MAX_STEPS"}
+
+
+def _split_arguments(arguments: list[str]) -> tuple[list[str], list[str]]:
+    """Separates raftfuzz's flags (normalised to --flag=value) from libFuzzer's."""
+    own, libfuzzer = [], []
+    index = 0
+    while index < len(arguments):
+        argument = arguments[index]
+        name, has_value, value = argument.partition("=")
+        if name in _OWN_FLAGS:
+            if not has_value:
+                index += 1
+                if index == len(arguments):
+                    raise SystemExit(f"raftfuzz: error: {name} needs a value")
+                value = arguments[index]
+            os.environ[_OWN_FLAGS[name]] = value
+            own.append(f"{name}={value}")
+        elif argument in ("-h", "--help"):
+            print(__doc__)
+            raise SystemExit(0)
+        else:
+            libfuzzer.append(argument)
+        index += 1
+    return own, libfuzzer
+
+
+def _artifact_directory(libfuzzer: list[str]) -> tuple[str, list[str]]:
+    for argument in libfuzzer:
+        if argument.startswith("-artifact_prefix="):
+            prefix = argument.partition("=")[2]
+            directory = prefix if prefix.endswith("/") else os.path.dirname(prefix) or "."
+            return directory, libfuzzer
+    directory = os.environ.get("RAFTFUZZ_ARTIFACTS") or "artifacts"
+    return directory, [f"-artifact_prefix={directory.rstrip('/')}/", *libfuzzer]
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv if argv is None else argv)
+    try:
+        own, libfuzzer = _split_arguments(argv[1:])
+        artifacts, libfuzzer = _artifact_directory(libfuzzer)
+        os.makedirs(artifacts, exist_ok=True)
+        os.environ["RAFTFUZZ_ARTIFACTS"] = artifacts
+        harness = _instrumented_harness(artifacts)
+    except SystemExit:
+        raise
+    except Exception as error:  # a bad flag or target: one line, no traceback
+        from raftfuzz.cli import describe_error
+
+        message = describe_error(error)
+        if message is None:
+            raise
+        print(f"raftfuzz: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+
+    import atheris
+
+    def test_one_input(data: bytes) -> None:
+        schedule, result = harness.execute(data)
+        if result.violation is not None:
+            harness.save_crash(data, schedule, result)
+            raise result.violation
+
+    # libFuzzer re-runs argv[0] through a shell for -fork/-jobs/-merge/-minimize_crash.
+    atheris.Setup([f"{sys.executable} -m raftfuzz.atheris_main", *own, *libfuzzer], test_one_input)
+    atheris.Fuzz()
+
+
+def _instrumented_harness(artifacts: str):
+    import atheris
+
+    from raftfuzz.target import split_target, target_spec
+
+    spec = target_spec()
+    target_module, _ = split_target(spec)
+    if "raftfuzz.raft" in sys.modules:
+        print("raftfuzz: warning: raftfuzz.raft was imported before instrumentation; "
+              "coverage will miss it", file=sys.stderr)
+    with atheris.instrument_imports(include=sorted({"raftfuzz.raft", target_module})):
+        from raftfuzz.harness import Harness
+        from raftfuzz.target import load_target
+
+        node_class = load_target(spec)
+    return Harness.from_settings(node_class, target=spec, artifacts=artifacts)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""Raft's safety properties (Figure 3 of the Raft paper), checked after every
+simulated event.
+
+Each check is incremental: it looks only at what the last event could have
+changed (one node's role, term, commit index and the log suffix it persisted
+or applied), so the cost per step does not grow with the length of the run.
+The price is a little global memory: one record per log position ever
+written, bounded by the run's step limit.
+
+What counts as committed is learned from the nodes themselves (their commit
+index). A node that commits wrongly is exactly what these checks exist to
+catch: the first conflicting application or a later leader missing the entry
+turns into a violation.
+"""
+
+from bisect import bisect_left
+
+from raftfuzz.raft import Ready, Role
+from raftfuzz.violations import SafetyViolation
+
+ELECTION_SAFETY = "ElectionSafety"
+LEADER_APPEND_ONLY = "LeaderAppendOnly"
+LOG_MATCHING = "LogMatching"
+LEADER_COMPLETENESS = "LeaderCompleteness"
+STATE_MACHINE_SAFETY = "StateMachineSafety"
+COMMIT_MONOTONIC = "CommitIndexMonotonic"
+COMMIT_WITHIN_LOG = "CommitIndexWithinLog"
+
+
+class SafetyChecker:
+    def __init__(self) -> None:
+        # ElectionSafety: the one leader seen for each term.
+        self.leader_of_term: dict[int, int] = {}
+        # LeaderAppendOnly: per current leader, (term, last index, its term).
+        self.leader_tail: dict[int, tuple[int, int, int]] = {}
+        # LogMatching: (index, term) → (command, term of the previous entry).
+        self.written: dict[tuple[int, int], tuple[object, int]] = {}
+        # LeaderCompleteness: the entry term of every committed index, and an
+        # upper bound on the term in which it was committed (the term of the
+        # node that first reported it committed, made non-decreasing: an
+        # index is committed no earlier than the one before it). Index 0 is
+        # the empty prefix every log shares.
+        self.committed_terms: list[int] = [0]
+        self.commit_term_bounds: list[int] = [0]
+        # StateMachineSafety: the entry first applied at each index.
+        self.applied: dict[int, tuple[int, object, int]] = {}
+        # CommitIndexMonotonic: commit index per live node incarnation.
+        self.commit_seen: dict[int, int] = {}
+
+    # ------------------------------------------------------------ lifecycle
+
+    def node_stopped(self, node_id: int) -> None:
+        """A crash ends an incarnation: its volatile commit index may restart at 0."""
+        self.commit_seen.pop(node_id, None)
+        self.leader_tail.pop(node_id, None)
+
+    # -------------------------------------------------------------- checks
+
+    def check_ready(self, node, ready: Ready) -> None:
+        """Checks what the node is about to persist and apply."""
+        if ready.entries_from is not None:
+            self._check_log_matching(node, ready)
+        if ready.committed:
+            self._check_applied(node, ready.committed)
+
+    def check_node(self, node) -> None:
+        """Checks a node's visible state after it handled an event."""
+        commit_index = node.commit_index
+        previous_commit = self.commit_seen.get(node.id, 0)
+        if commit_index < previous_commit:
+            raise SafetyViolation(
+                COMMIT_MONOTONIC,
+                f"node {node.id} commit index went from {previous_commit} back to {commit_index}",
+                nodes=(node.id,),
+                facts={"before": previous_commit, "after": commit_index},
+            )
+        self.commit_seen[node.id] = commit_index
+        if commit_index > previous_commit:
+            self._learn_commits(node, commit_index)
+        if node.role == Role.LEADER:
+            self._check_leader(node)
+        else:
+            self.leader_tail.pop(node.id, None)
+
+    def _learn_commits(self, node, commit_index: int) -> None:
+        last_index = node.last_index()
+        if commit_index > last_index:
+            raise SafetyViolation(
+                COMMIT_WITHIN_LOG,
+                f"node {node.id} commit index {commit_index} is past its last log index {last_index}",
+                nodes=(node.id,),
+                facts={"commit_index": commit_index, "last_index": last_index},
+            )
+        committed_terms = self.committed_terms
+        bounds = self.commit_term_bounds
+        bound = max(bounds[-1], node.term)
+        for index in range(len(committed_terms), commit_index + 1):
+            committed_terms.append(node.term_at(index))
+            bounds.append(bound)
+
+    def _check_leader(self, node) -> None:
+        term = node.term
+        leader = self.leader_of_term.setdefault(term, node.id)
+        if leader != node.id:
+            raise SafetyViolation(
+                ELECTION_SAFETY,
+                f"nodes {leader} and {node.id} are both leader of term {term}",
+                nodes=(leader, node.id),
+                facts={"term": term},
+            )
+        last_index = node.last_index()
+        tail = self.leader_tail.get(node.id)
+        if tail is None or tail[0] != term:
+            self._check_leader_completeness(node)
+        else:
+            _, previous_last, previous_last_term = tail
+            if last_index < previous_last or node.term_at(previous_last) != previous_last_term:
+                raise SafetyViolation(
+                    LEADER_APPEND_ONLY,
+                    f"leader {node.id} of term {term} removed or overwrote entry {previous_last}",
+                    nodes=(node.id,),
+                    facts={"term": term, "index": previous_last, "last_index": last_index},
+                )
+        self.leader_tail[node.id] = (term, last_index, node.term_at(last_index))
+
+    def _check_leader_completeness(self, node) -> None:
+        """A leader of term T must hold every entry committed in a term below
+        T. Checking the newest such index suffices: LogMatching (checked
+        separately) makes equal (index, term) pairs imply equal prefixes.
+
+        Entries that may have been committed in term T or later are not
+        required, so a leader that wins an old term late (its votes were
+        delayed, or it was paused) is rightly not a violation. The bound on
+        each commit term is conservative: it can hide a violation, never
+        invent one."""
+        committed = bisect_left(self.commit_term_bounds, node.term) - 1
+        if committed <= 0:
+            return
+        expected_term = self.committed_terms[committed]
+        has_entry = node.last_index() >= committed and node.term_at(committed) == expected_term
+        if not has_entry:
+            actual = node.term_at(committed) if node.last_index() >= committed else None
+            raise SafetyViolation(
+                LEADER_COMPLETENESS,
+                f"node {node.id} became leader of term {node.term} without committed entry "
+                f"{committed} (term {expected_term}); its log has term {actual} there",
+                nodes=(node.id,),
+                facts={
+                    "term": node.term,
+                    "index": committed,
+                    "committed_term": expected_term,
+                    "leader_term_at_index": actual,
+                    "leader_last_index": node.last_index(),
+                },
+            )
+
+    def _check_log_matching(self, node, ready: Ready) -> None:
+        written = self.written
+        index = ready.entries_from
+        previous_term = node.term_at(index - 1) if index - 1 <= node.last_index() else -1
+        for entry in ready.entries:
+            key = (entry.index, entry.term)
+            record = (entry.command, previous_term)
+            existing = written.setdefault(key, record)
+            if existing != record:
+                raise SafetyViolation(
+                    LOG_MATCHING,
+                    f"node {node.id} wrote entry {entry.index} of term {entry.term} that differs "
+                    f"from one already written at the same index and term",
+                    nodes=(node.id,),
+                    facts={
+                        "index": entry.index,
+                        "term": entry.term,
+                        "existing": _describe_record(existing),
+                        "new": _describe_record(record),
+                    },
+                )
+            previous_term = entry.term
+
+    def _check_applied(self, node, entries) -> None:
+        applied = self.applied
+        for entry in entries:
+            record = (entry.term, entry.command, node.id)
+            existing = applied.setdefault(entry.index, record)
+            if existing[:2] != record[:2]:
+                raise SafetyViolation(
+                    STATE_MACHINE_SAFETY,
+                    f"node {node.id} applied entry {entry.index} of term {entry.term}, but node "
+                    f"{existing[2]} applied an entry of term {existing[0]} there",
+                    nodes=(existing[2], node.id),
+                    facts={
+                        "index": entry.index,
+                        "first": {"node": existing[2], "term": existing[0], "command": _describe(existing[1])},
+                        "second": {"node": node.id, "term": entry.term, "command": _describe(entry.command)},
+                    },
+                )
+
+
+def _describe(command) -> str | None:
+    return None if command is None else repr(tuple(command))
+
+
+def _describe_record(record) -> dict:
+    command, previous_term = record
+    return {"command": _describe(command), "previous_term": previous_term}

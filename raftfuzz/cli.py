@@ -1,0 +1,167 @@
+"""The ``raftfuzz`` command (also ``python -m raftfuzz``).
+
+    raftfuzz fuzz CORPUS... [libFuzzer flags]   coverage-guided (atheris)
+    raftfuzz random [--runs N] [--seconds S]    random schedules, no feedback
+    raftfuzz replay FILE [--log-level L]        crash-<sha1>.json or a raw input
+    raftfuzz decode FILE                        print the schedule an input means
+    raftfuzz seed-corpus DIR                    write the built-in seed corpus
+
+Exit codes: 0 no violation, 1 harness error, 2 bad usage or input,
+3 safety violation, 4 liveness violation.
+"""
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from raftfuzz import core as core_module
+from raftfuzz.violations import EXIT_HARNESS_ERROR, EXIT_OK, EXIT_USAGE
+
+LOG_ENV = "RAFTFUZZ_LOG"
+
+
+def describe_error(error: BaseException) -> str | None:
+    """The one-line message for an error a user can fix, or None for a bug."""
+    from raftfuzz.harness import SettingsError
+    from raftfuzz.report import ReportError
+    from raftfuzz.target import TargetError
+
+    if isinstance(error, (ReportError, TargetError, SettingsError, core_module.CoreUnavailable)):
+        return str(error)
+    if isinstance(error, FileNotFoundError):
+        return f"{error.filename}: no such file"
+    if isinstance(error, IsADirectoryError):
+        return f"{error.filename}: is a directory, expected a file"
+    if isinstance(error, PermissionError):
+        return f"{error.filename}: permission denied"
+    return None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="raftfuzz", description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.partition("\n\n")[2])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    fuzz = commands.add_parser("fuzz", help="coverage-guided fuzzing (same as python -m raftfuzz.atheris_main)",
+                               add_help=False)
+    fuzz.add_argument("rest", nargs=argparse.REMAINDER)
+
+    def common(sub):
+        sub.add_argument("--target", help="node class as package.module:Class (default: the reference node)")
+        sub.add_argument("--max-steps", help="events per run (env MAX_STEPS)")
+        sub.add_argument("--artifacts", help="where crash reports go (env RAFTFUZZ_ARTIFACTS)")
+
+    random_mode = commands.add_parser("random", help="random schedules without coverage feedback")
+    common(random_mode)
+    random_mode.add_argument("--runs", type=int, default=0, help="stop after N runs (0: no limit)")
+    random_mode.add_argument("--seconds", type=float, default=0, help="stop after S seconds (0: no limit)")
+    random_mode.add_argument("--seed", type=int, default=0, help="seed of the input generator")
+    random_mode.add_argument("--stop-on-violation", action="store_true", help="stop at the first violation")
+    random_mode.add_argument("--quiet", action="store_true", help="no progress line")
+
+    replay = commands.add_parser("replay", help="replay a crash report or a raw input")
+    common(replay)
+    replay.add_argument("file", type=Path)
+    replay.add_argument("--log-level", choices=("none", "info", "debug", "trace"),
+                        help=f"trace detail (env {LOG_ENV}; default info)")
+
+    decode = commands.add_parser("decode", help="print the schedule an input decodes to")
+    decode.add_argument("file", type=Path)
+
+    seeds = commands.add_parser("seed-corpus", help="write the built-in seed corpus")
+    seeds.add_argument("directory", type=Path)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["fuzz"]:
+        from raftfuzz import atheris_main
+
+        atheris_main.main(["raftfuzz fuzz", *argv[1:]])
+        return EXIT_OK
+    arguments = _parser().parse_args(argv)
+    try:
+        return _dispatch(arguments)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:
+        message = describe_error(error)
+        if message is None:
+            raise
+        print(f"raftfuzz: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _dispatch(arguments) -> int:
+    if arguments.command == "random":
+        from raftfuzz.random_mode import run_random
+
+        return run_random(arguments)
+    if arguments.command == "replay":
+        return _replay(arguments)
+    if arguments.command == "decode":
+        from raftfuzz.schedule import decode
+
+        print(json.dumps(decode(arguments.file.read_bytes()).describe(), indent=2))
+        return EXIT_OK
+    if arguments.command == "seed-corpus":
+        from raftfuzz.seeds import write_seed_corpus
+
+        paths = write_seed_corpus(arguments.directory)
+        print(f"wrote {len(paths)} seeds to {arguments.directory}")
+        return EXIT_OK
+    raise AssertionError(arguments.command)
+
+
+def _replay(arguments) -> int:
+    from raftfuzz.harness import Harness
+    from raftfuzz.report import load_report
+    from raftfuzz.target import load_target, target_spec
+
+    path: Path = arguments.file
+    expected = None
+    if path.suffix == ".json":
+        data, report = load_report(path)
+        expected = report
+        target = arguments.target or report["target"]
+        max_steps = arguments.max_steps or report["max_steps"]
+    else:
+        data = path.read_bytes()
+        target, max_steps = arguments.target, arguments.max_steps
+    log_level = arguments.log_level or os.environ.get(LOG_ENV) or "info"
+    if log_level not in ("none", "info", "debug", "trace"):
+        print(f"raftfuzz: error: {LOG_ENV}={log_level!r}; use none, info, debug or trace", file=sys.stderr)
+        return EXIT_USAGE
+    spec = target_spec(target)
+    harness = Harness.from_settings(load_target(spec), target=spec, max_steps=max_steps,
+                                    artifacts=arguments.artifacts)
+    schedule, result = harness.execute(data, log_level=None if log_level == "none" else log_level)
+    print(f"core={harness.core_name} target={harness.target} steps={result.steps} "
+          f"time={result.time_us / 1e6:.3f}s ended_by={result.ended_by} trace={result.trace_hash}")
+    violation = result.violation
+    if violation is not None:
+        print(f"{violation.kind} violation {violation.property_name} at step {violation.step}: "
+              f"{violation.message}")
+    if expected is not None:
+        recorded = expected["violation"]
+        reproduced = (
+            violation is not None
+            and violation.property_name == recorded.get("property")
+            and violation.step == recorded.get("step")
+            and result.trace_hash == expected.get("run", {}).get("trace_hash")
+        )
+        if not reproduced:
+            print(f"NOT REPRODUCED: the report recorded {recorded.get('property')} at step "
+                  f"{recorded.get('step')} (trace {expected.get('run', {}).get('trace_hash')}); "
+                  f"report core {expected.get('core')}, commit {expected.get('commit')}")
+            return EXIT_HARNESS_ERROR
+        print("reproduced: same property, step and trace hash as the report")
+    return violation.exit_code if violation is not None else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

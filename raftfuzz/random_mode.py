@@ -1,0 +1,61 @@
+"""Random mode: random schedules, no coverage feedback.
+
+The baseline coverage guidance has to beat. Inputs come from a seeded
+generator, so a campaign is repeatable, and every violation is saved as an
+ordinary crash report (the first of each signature; later ones are counted).
+``FUZZ_MODE=random`` in the container runs this.
+"""
+
+import random
+import sys
+import time
+
+from tqdm import tqdm
+
+from raftfuzz.harness import Harness
+from raftfuzz.report import signature
+from raftfuzz.schedule import EVENT_SIZE, HEADER_SIZE, MAX_EVENTS
+from raftfuzz.target import load_target, target_spec
+from raftfuzz.violations import EXIT_OK
+
+
+def random_input(generator: random.Random) -> bytes:
+    events = generator.randrange(MAX_EVENTS // 2 + 1)
+    return generator.randbytes(HEADER_SIZE + events * EVENT_SIZE)
+
+
+def run_random(arguments) -> int:
+    spec = target_spec(arguments.target)
+    harness = Harness.from_settings(load_target(spec), target=spec, max_steps=arguments.max_steps,
+                                    artifacts=arguments.artifacts)
+    generator = random.Random(arguments.seed)
+    started = time.monotonic()
+    signatures: dict[str, int] = {}
+    first_exit_code = EXIT_OK
+    runs = 0
+    progress = tqdm(disable=arguments.quiet, unit=" runs", file=sys.stderr, mininterval=1.0)
+    try:
+        while arguments.runs <= 0 or runs < arguments.runs:
+            if arguments.seconds > 0 and time.monotonic() - started >= arguments.seconds:
+                break
+            data = random_input(generator)
+            schedule, result = harness.execute(data)
+            runs += 1
+            progress.update(1)
+            violation = result.violation
+            if violation is None:
+                continue
+            key = signature(violation, harness.target)
+            if key not in signatures:
+                harness.save_crash(data, schedule, result)
+            signatures[key] = signatures.get(key, 0) + 1
+            first_exit_code = first_exit_code or violation.exit_code
+            progress.set_postfix(violations=sum(signatures.values()), signatures=len(signatures))
+            if arguments.stop_on_violation:
+                break
+    finally:
+        progress.close()
+    elapsed = time.monotonic() - started
+    print(f"random: {runs} runs in {elapsed:.1f}s ({runs / max(elapsed, 1e-9):.1f} runs/s), "
+          f"{sum(signatures.values())} violations, {len(signatures)} signatures", file=sys.stderr)
+    return first_exit_code

@@ -1,0 +1,99 @@
+"""The seed corpus, written from code through the encoder.
+
+``raftfuzz seed-corpus corpus/`` regenerates ``corpus/`` so that a change of
+the input format changes the seeds with it; a test checks the committed
+corpus is what this module writes. Each seed is a scenario a Raft tester
+would write by hand; the fuzzer mutates from there.
+"""
+
+from pathlib import Path
+
+from raftfuzz.report import input_sha1
+from raftfuzz.schedule import FaultEvent, Schedule, Verb, encode
+
+
+def _events(*specs) -> tuple[FaultEvent, ...]:
+    return tuple(FaultEvent(*spec) for spec in sorted(specs, key=lambda spec: spec[0]))
+
+
+def seed_schedules() -> dict[str, Schedule]:
+    base = dict(election_timeout_ticks=6, heartbeat_ticks=2, client_count=2, put_per_256=160,
+                key_count=2, client_think_ticks=2)
+    seeds = {
+        "quiet-3": Schedule(seed=1, **base),
+        "quiet-5": Schedule(seed=2, node_count=5, **base),
+        "quiet-7-slow-net": Schedule(seed=3, node_count=7, latency_min_us=8_000,
+                                     latency_max_us=30_000, **base),
+        "lossy-dup-reorder": Schedule(seed=4, node_count=5, loss_per_256=40, duplicate_per_256=40,
+                                      latency_min_us=2_000, latency_max_us=25_000, **base),
+        "leader-crash-restart": Schedule(seed=5, **base, events=_events(
+            (40, Verb.CRASH, 0), (70, Verb.RESTART, 0), (110, Verb.CRASH, 1), (140, Verb.RESTART, 1))),
+        # Figure 8 of the Raft paper, for three nodes: entries of old terms
+        # are replicated by later leaders while their authors crash and return.
+        "figure-8": Schedule(seed=6, election_timeout_ticks=4, heartbeat_ticks=1, client_count=3,
+                             put_per_256=255, client_think_ticks=1, events=_events(
+            (20, Verb.ISOLATE, 0), (21, Verb.CRASH, 0), (30, Verb.CRASH, 1), (31, Verb.RESTART, 0),
+            (32, Verb.HEAL_ALL), (45, Verb.CRASH, 0), (46, Verb.RESTART, 1), (60, Verb.CRASH, 1),
+            (61, Verb.RESTART, 0), (75, Verb.CRASH, 0), (76, Verb.RESTART, 1), (90, Verb.RESTART, 0))),
+        "figure-8-five": Schedule(seed=7, node_count=5, election_timeout_ticks=4, heartbeat_ticks=1,
+                                  client_count=3, put_per_256=255, client_think_ticks=1, events=_events(
+            (20, Verb.SPLIT, 0, 0, 0b00011), (35, Verb.CRASH, 0), (36, Verb.HEAL_ALL),
+            (50, Verb.SPLIT, 0, 0, 0b00110), (65, Verb.CRASH, 1), (66, Verb.RESTART, 0),
+            (67, Verb.HEAL_ALL), (80, Verb.CRASH, 0), (81, Verb.RESTART, 1), (95, Verb.RESTART, 0))),
+        "partition-heal-churn": Schedule(seed=8, node_count=5, **base, events=_events(
+            *[(10 + 12 * i, Verb.PARTITION if i % 2 == 0 else Verb.HEAL, i % 5, (i + 2) % 5)
+              for i in range(16)])),
+        "split-brain-minority-leader": Schedule(seed=9, node_count=5, **base, events=_events(
+            (30, Verb.SPLIT, 0, 0, 0b00011), (90, Verb.HEAL_ALL), (120, Verb.SPLIT, 0, 0, 0b11000),
+            (180, Verb.HEAL_ALL))),
+        "isolate-each": Schedule(seed=10, **base, events=_events(
+            (20, Verb.ISOLATE, 0), (50, Verb.HEAL_ALL), (60, Verb.ISOLATE, 1), (90, Verb.HEAL_ALL),
+            (100, Verb.ISOLATE, 2), (130, Verb.HEAL_ALL))),
+        "one-way-links": Schedule(seed=11, **base, events=_events(
+            (20, Verb.ONE_WAY, 0, 1), (21, Verb.ONE_WAY, 0, 2), (60, Verb.HEAL, 0, 1),
+            (61, Verb.HEAL, 0, 2), (80, Verb.ONE_WAY, 1, 0), (120, Verb.HEAL, 1, 0))),
+        "crash-restart-storm": Schedule(seed=12, node_count=5, **base, events=_events(
+            *[(8 + 6 * i, Verb.CRASH if i % 2 == 0 else Verb.RESTART, (i // 2) % 5) for i in range(30)])),
+        "crash-majority": Schedule(seed=13, node_count=5, **base, events=_events(
+            (30, Verb.CRASH, 0), (31, Verb.CRASH, 1), (32, Verb.CRASH, 2), (80, Verb.RESTART, 0),
+            (81, Verb.RESTART, 1), (82, Verb.RESTART, 2))),
+        "hold-release": Schedule(seed=14, **base, events=_events(
+            (20, Verb.HOLD, 0, 1), (21, Verb.HOLD, 1, 0), (22, Verb.HOLD, 0, 2), (70, Verb.RELEASE, 0, 1),
+            (71, Verb.RELEASE, 1, 0), (90, Verb.RELEASE, 0, 2))),
+        "pause-resume": Schedule(seed=15, **base, events=_events(
+            (30, Verb.PAUSE, 0), (80, Verb.RESUME, 0), (100, Verb.PAUSE, 1), (101, Verb.PAUSE, 2),
+            (140, Verb.RESUME, 1), (141, Verb.RESUME, 2))),
+        "clock-skew": Schedule(seed=16, **base, events=_events(
+            (1, Verb.SKEW, 0, 0, 64), (1, Verb.SKEW, 1, 0, 191), (100, Verb.SKEW, 0, 0, 128),
+            (100, Verb.SKEW, 1, 0, 128))),
+        "degraded-links": Schedule(seed=17, node_count=5, **base, events=_events(
+            (10, Verb.LINK, 0, 1, 0xFF), (10, Verb.LINK, 1, 0, 0xFF), (11, Verb.LINK, 0, 2, 0x87),
+            (90, Verb.LINK, 0, 1, 0), (90, Verb.LINK, 1, 0, 0), (91, Verb.LINK, 0, 2, 0))),
+        "fast-elections": Schedule(seed=18, election_timeout_ticks=4, heartbeat_ticks=3,
+                                   latency_min_us=10_000, latency_max_us=40_000, client_count=1),
+        "many-keys-heavy-writes": Schedule(seed=19, client_count=3, client_think_ticks=1, key_count=4,
+                                           put_per_256=200, election_timeout_ticks=10, heartbeat_ticks=2),
+        "read-mostly": Schedule(seed=20, client_count=3, client_think_ticks=1, key_count=1,
+                                put_per_256=30, election_timeout_ticks=8, heartbeat_ticks=2),
+        "mixed-faults": Schedule(seed=21, node_count=5, loss_per_256=10, duplicate_per_256=10,
+                                 latency_max_us=12_000, **base, events=_events(
+            (15, Verb.CRASH, 2), (25, Verb.PARTITION, 0, 1), (35, Verb.HOLD, 3, 4), (45, Verb.PAUSE, 1),
+            (55, Verb.RESTART, 2), (65, Verb.RELEASE, 3, 4), (75, Verb.RESUME, 1), (85, Verb.HEAL, 0, 1),
+            (95, Verb.SKEW, 4, 0, 90), (105, Verb.ISOLATE, 4), (125, Verb.HEAL_ALL))),
+        "restart-while-partitioned": Schedule(seed=22, **base, events=_events(
+            (20, Verb.ISOLATE, 0), (30, Verb.CRASH, 0), (40, Verb.RESTART, 0), (80, Verb.HEAL_ALL))),
+    }
+    return seeds
+
+
+def write_seed_corpus(directory: Path) -> list[Path]:
+    """Writes each seed as ``<sha1>`` (libFuzzer's corpus naming)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for schedule in seed_schedules().values():
+        data = encode(schedule)
+        path = directory / input_sha1(data)
+        path.write_bytes(data)
+        paths.append(path)
+    return paths

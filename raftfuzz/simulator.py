@@ -1,0 +1,389 @@
+"""The deterministic simulator: one Raft cluster under one fault schedule.
+
+Fault model. The schedule's events are applied at their simulated times:
+symmetric and one-way partitions and their heal, holding a link (messages
+queue) and releasing it (they arrive in order), crashes (the node object is
+dropped and unsynced disk writes are lost) and restarts (the node is rebuilt
+from its disk), pauses and resumes, clock skew (a node's tick interval), and
+per-link degradation (extra loss, duplication, delay). The background network
+applies the schedule's loss, duplication and latency range to every message.
+One tick after the last fault every link is healed, every crashed node
+restarted and every paused node resumed, and the run goes on for the
+schedule's quiet period, so a cluster that broke something while faults were
+active gets the chance to show it.
+
+Determinism. The core (C or its Python twin) owns the only RNG, the event
+queue, the network and the timers; this module decides nothing by itself.
+Everything iterated here is a list or a dict with integer keys inserted in a
+deterministic order. The trace hash covers every processed event and the
+visible state of the node that handled it, so two runs with equal hashes took
+the same path.
+
+The node under test is any class with the sans-IO interface of
+``raftfuzz.raft.RaftNode``; this module never imports it, so the harness can
+instrument the node's module alone.
+"""
+
+import hashlib
+import struct
+from collections import deque
+from dataclasses import dataclass, field
+
+from raftfuzz import core as core_module
+from raftfuzz.checkers import SafetyChecker
+from raftfuzz.client import Client, Operation
+from raftfuzz.disk import Disk
+from raftfuzz.messages import ClientResponse
+from raftfuzz.raft import NodeConfig
+from raftfuzz.schedule import LATENCY_FLOOR_US, SKEW_NOMINAL, TICK_US, FaultEvent, Schedule, Verb
+from raftfuzz.violations import Violation
+
+# Events per run unless the caller says otherwise: long enough for several
+# elections and a few hundred client operations, short enough for tens of
+# fuzz executions per second.
+DEFAULT_MAX_STEPS = 3_000
+# How many recent events a report shows.
+TRACE_TAIL = 64
+# A node hands out at most this many ready batches per event (apply → reply →
+# send is two); more means it never settles, which is a target bug.
+MAX_READY_ROUNDS = 8
+
+KIND_FAULT = core_module.KIND_BARRIER_MIN
+KIND_HEAL_EVERYTHING = core_module.KIND_BARRIER_MIN + 1
+
+LOG_LEVELS = ("info", "debug", "trace")
+
+_HASH_RECORD = struct.Struct("<9q")
+
+
+class HarnessError(Exception):
+    """The target broke the driver's contract (not a Raft property)."""
+
+
+@dataclass
+class RunResult:
+    steps: int
+    time_us: int
+    trace_hash: str
+    ended_by: str  # "quiet_end", "max_steps", "idle" or "violation"
+    violation: Violation | None
+    trace_tail: list[str]
+    history: list[Operation]
+    network: dict = field(default_factory=dict)
+
+
+class Simulation:
+    def __init__(self, schedule: Schedule, node_class, *, max_steps: int = DEFAULT_MAX_STEPS,
+                 log_level: str | None = None, log=print) -> None:
+        if max_steps < 1:
+            raise ValueError("max_steps must be at least 1")
+        if log_level is not None and log_level not in LOG_LEVELS:
+            raise ValueError(f"log level must be one of {', '.join(LOG_LEVELS)}")
+        self.schedule = schedule
+        self.node_class = node_class
+        self.max_steps = max_steps
+        self.log_level = LOG_LEVELS.index(log_level) if log_level else -1
+        self.log = log
+
+        n = schedule.node_count
+        self.node_count = n
+        self.endpoint_count = n + schedule.client_count
+        self.core = core_module.make_core(
+            schedule.seed, self.endpoint_count, LATENCY_FLOOR_US
+        )
+        self.checker = SafetyChecker()
+        self.members = tuple(range(n))
+        self.disks = [Disk() for _ in range(n)]
+        self.nodes = [self._make_node(i) for i in range(n)]
+        self.clients = [
+            Client(n + i, n, schedule.client_think_ticks, schedule.key_count,
+                   schedule.put_per_256, self.core)
+            for i in range(schedule.client_count)
+        ]
+        self.history: list[Operation] = []
+        self.messages: list = []  # message id → message; freed with the run
+        self.paused = [False] * n
+        self.held_links: set[tuple[int, int]] = set()
+        self.now = 0
+        self.step = 0
+        self.hasher = hashlib.blake2b(digest_size=16)
+        self.trace: deque = deque(maxlen=TRACE_TAIL)
+
+        self._configure_network()
+        for endpoint in range(self.endpoint_count):
+            self.core.set_tick_interval(endpoint, TICK_US)
+            self.core.set_node_state(0, endpoint, core_module.NODE_UP)
+        for position, event in enumerate(schedule.events):
+            self.core.push(self._at(event.at_ticks), KIND_FAULT, 0, 0, position)
+        self.heal_at_us = self._at(schedule.fault_end_ticks() + 1)
+        self.core.push(self.heal_at_us, KIND_HEAL_EVERYTHING, 0, 0, 0)
+        self.end_us = self.heal_at_us + schedule.quiet_ticks * TICK_US
+
+    @staticmethod
+    def _at(ticks: int) -> int:
+        # Faults fire half a tick off the tick grid so that they never tie with
+        # node ticks; ties would be resolved deterministically anyway, but this
+        # keeps "crash before or after this tick" a choice of the schedule.
+        return ticks * TICK_US + TICK_US // 2
+
+    def _make_node(self, node_id: int):
+        config = NodeConfig(self.schedule.election_timeout_ticks, self.schedule.heartbeat_ticks)
+        return self.node_class(node_id, self.members, config, self.core, self.disks[node_id].load())
+
+    def _configure_network(self, only: tuple[int, int] | None = None) -> None:
+        s = self.schedule
+        links = [only] if only else [
+            (src, dst) for src in range(self.endpoint_count) for dst in range(self.endpoint_count)
+            if src != dst
+        ]
+        for src, dst in links:
+            self.core.set_link_faults(src, dst, s.loss_per_256, s.duplicate_per_256, 256,
+                                      s.latency_min_us, s.latency_max_us)
+
+    # ------------------------------------------------------------------ run
+
+    def run(self) -> RunResult:
+        core = self.core
+        ended_by = "quiet_end"
+        violation = None
+        try:
+            while True:
+                batch = core.next_batch(self.end_us)
+                if not batch:
+                    if core.pending() == 0:
+                        ended_by = "idle"
+                    break
+                for offset in range(0, len(batch), 5):
+                    if self.step >= self.max_steps:
+                        ended_by = "max_steps"
+                        raise _Stop
+                    self.step += 1
+                    self._handle(*batch[offset : offset + 5])
+        except _Stop:
+            pass
+        except Violation as found:
+            found.step = self.step
+            found.time_us = self.now
+            violation = found
+            ended_by = "violation"
+            self._log(0, f"VIOLATION {found}")
+        return RunResult(
+            steps=self.step,
+            time_us=self.now,
+            trace_hash=self.hasher.hexdigest(),
+            ended_by=ended_by,
+            violation=violation,
+            trace_tail=[self._describe(record) for record in self.trace],
+            history=self.history,
+            network=core.stats(),
+        )
+
+    def _handle(self, time_us: int, kind: int, a: int, b: int, c: int) -> None:
+        self.now = time_us
+        self.trace.append((self.step, time_us, kind, a, b, c))
+        node_id = -1
+        if kind == core_module.KIND_DELIVER:
+            message = self.messages[c]
+            if b < self.node_count:
+                node_id = b
+                self._log(1, f"deliver {self._describe_message(message)}")
+                self.nodes[b].step(message)
+            else:
+                self._send_all(b, self.clients[b - self.node_count].receive(message, time_us))
+                self._log_completion(message)
+        elif kind == core_module.KIND_TICK:
+            if a < self.node_count:
+                node_id = a
+                self._log(2, f"tick n{a}")
+                self.nodes[a].tick()
+            else:
+                self._send_all(a, self.clients[a - self.node_count].tick(time_us, self.history))
+        elif kind == KIND_FAULT:
+            self._apply_fault(self.schedule.events[c])
+        elif kind == KIND_HEAL_EVERYTHING:
+            self._heal_everything()
+        else:
+            raise HarnessError(f"unknown event kind {kind}")
+
+        if node_id >= 0:
+            node = self.nodes[node_id]
+            before = (node.role, node.term) if self.log_level >= 0 else None
+            self._drain(node_id, node)
+            if before is not None and before != (node.role, node.term):
+                self._log(0, f"n{node_id} is {node.role.name.lower()} of term {node.term}")
+            state = (node.term, int(node.role), node.commit_index, node.last_index())
+        else:
+            state = (0, 0, 0, 0)
+        self.hasher.update(_HASH_RECORD.pack(time_us, kind, a, b, c, *state))
+
+    def _drain(self, node_id: int, node) -> None:
+        """Carries out the node's ready batches in the contract's order:
+        persist (and sync), then send, then apply."""
+        disk = self.disks[node_id]
+        checker = self.checker
+        for _ in range(MAX_READY_ROUNDS):
+            ready = node.ready()
+            if ready is None:
+                checker.check_node(node)
+                return
+            if ready.hard_state is not None:
+                disk.write_hard_state(*ready.hard_state)
+            if ready.entries_from is not None:
+                disk.write_log(ready.entries_from, ready.entries)
+            if ready.must_sync:
+                disk.sync()
+            checker.check_ready(node, ready)
+            self._send_all(node_id, ready.messages)
+            node.advance(ready)
+        raise HarnessError(f"node {node_id} still has work after {MAX_READY_ROUNDS} ready rounds")
+
+    def _send_all(self, src: int, messages) -> None:
+        core = self.core
+        for message in messages:
+            dst = message.dst
+            if not 0 <= dst < self.endpoint_count or dst == src or message.src != src:
+                raise HarnessError(f"endpoint {src} sent a message with src {message.src} to {dst}")
+            message_id = len(self.messages)
+            self.messages.append(message)
+            core.send(self.now, src, dst, message_id)
+
+    # --------------------------------------------------------------- faults
+
+    def _apply_fault(self, event: FaultEvent) -> None:
+        self._log(0, f"fault {event.describe()}")
+        verb, a, b = event.verb, event.a, event.b
+        if verb == Verb.CRASH:
+            self._crash(a)
+        elif verb == Verb.RESTART:
+            self._restart(a)
+        elif verb == Verb.PARTITION:
+            self._set_link(a, b, core_module.LINK_CUT)
+            self._set_link(b, a, core_module.LINK_CUT)
+        elif verb == Verb.HEAL:
+            self._set_link(a, b, core_module.LINK_UP)
+            self._set_link(b, a, core_module.LINK_UP)
+        elif verb == Verb.ONE_WAY:
+            self._set_link(a, b, core_module.LINK_CUT)
+        elif verb == Verb.ISOLATE:
+            for other in self.members:
+                self._set_link(a, other, core_module.LINK_CUT)
+                self._set_link(other, a, core_module.LINK_CUT)
+        elif verb == Verb.SPLIT:
+            for x in self.members:
+                for y in self.members:
+                    if (event.value >> x & 1) != (event.value >> y & 1):
+                        self._set_link(x, y, core_module.LINK_CUT)
+        elif verb == Verb.HEAL_ALL:
+            self._heal_links()
+        elif verb == Verb.HOLD:
+            self._set_link(a, b, core_module.LINK_HELD)
+        elif verb == Verb.RELEASE:
+            if (a, b) in self.held_links:
+                self._set_link(a, b, core_module.LINK_UP)
+        elif verb == Verb.PAUSE:
+            if self.nodes[a] is not None and not self.paused[a]:
+                self.paused[a] = True
+                self.core.set_node_state(self.now, a, core_module.NODE_PAUSED)
+        elif verb == Verb.RESUME:
+            self._resume(a)
+        elif verb == Verb.SKEW:
+            self.core.set_tick_interval(a, TICK_US * event.value // SKEW_NOMINAL)
+        elif verb == Verb.LINK:
+            self._degrade_link(a, b, event.value)
+        else:
+            raise HarnessError(f"unknown verb {verb}")
+
+    def _set_link(self, src: int, dst: int, state: int) -> None:
+        if src == dst:
+            return
+        if state == core_module.LINK_HELD:
+            self.held_links.add((src, dst))
+        else:
+            self.held_links.discard((src, dst))
+        self.core.set_link_state(self.now, src, dst, state)
+
+    def _heal_links(self) -> None:
+        for src in self.members:
+            for dst in self.members:
+                self._set_link(src, dst, core_module.LINK_UP)
+
+    def _degrade_link(self, src: int, dst: int, quality: int) -> None:
+        """Quality 0 restores the schedule's defaults; otherwise the low three
+        bits add loss, the next two duplication, the top three extra delay."""
+        if src == dst:
+            return
+        s = self.schedule
+        loss = min(256, s.loss_per_256 + (quality & 0x7) * 16)
+        duplicate = min(256, s.duplicate_per_256 + (quality >> 3 & 0x3) * 16)
+        latency_max = s.latency_max_us + (quality >> 5) * 4_000
+        self.core.set_link_faults(src, dst, loss, duplicate, 256, s.latency_min_us, latency_max)
+
+    def _crash(self, node_id: int) -> None:
+        if self.nodes[node_id] is None:
+            return
+        self.nodes[node_id] = None
+        self.paused[node_id] = False
+        self.disks[node_id].crash()
+        self.checker.node_stopped(node_id)
+        self.core.set_node_state(self.now, node_id, core_module.NODE_DOWN)
+
+    def _restart(self, node_id: int) -> None:
+        if self.nodes[node_id] is not None:
+            return
+        node = self._make_node(node_id)
+        self.nodes[node_id] = node
+        self.core.set_node_state(self.now, node_id, core_module.NODE_UP)
+        self.checker.check_node(node)
+
+    def _resume(self, node_id: int) -> None:
+        if self.paused[node_id]:
+            self.paused[node_id] = False
+            self.core.set_node_state(self.now, node_id, core_module.NODE_UP)
+
+    def _heal_everything(self) -> None:
+        self._log(0, "heal everything: links up, crashed nodes restarted, paused nodes resumed")
+        self._heal_links()
+        for src in self.members:
+            for dst in self.members:
+                if src != dst:
+                    self._configure_network((src, dst))
+        for node_id in self.members:
+            self._restart(node_id)
+            self._resume(node_id)
+
+    # -------------------------------------------------------------- tracing
+
+    def _log(self, level: int, text: str) -> None:
+        if level <= self.log_level:
+            self.log(f"[{self.step:>6} t={self.now / 1000:>9.3f}ms] {text}")
+
+    def _log_completion(self, message: ClientResponse) -> None:
+        if self.log_level >= 1:
+            self._log(1, f"client c{message.dst} <- {self._describe_message(message)}")
+
+    def _describe_message(self, message) -> str:
+        fields = ", ".join(
+            f"{name}={_short(value)}" for name, value in zip(message._fields[2:], message[2:])
+        )
+        return f"n{message.src}->n{message.dst} {type(message).__name__}({fields})"
+
+    def _describe(self, record) -> str:
+        step, time_us, kind, a, b, c = record
+        prefix = f"[{step:>6} t={time_us / 1000:>9.3f}ms]"
+        if kind == core_module.KIND_DELIVER:
+            return f"{prefix} deliver {self._describe_message(self.messages[c])}"
+        if kind == core_module.KIND_TICK:
+            return f"{prefix} tick {'n' if a < self.node_count else 'c'}{a}"
+        if kind == KIND_FAULT:
+            return f"{prefix} fault {self.schedule.events[c].describe()}"
+        return f"{prefix} heal everything"
+
+
+def _short(value) -> str:
+    if isinstance(value, tuple) and len(value) > 3 and not hasattr(value, "_fields"):
+        return f"[{len(value)} entries {value[0].index}..{value[-1].index}]"
+    return repr(value)
+
+
+class _Stop(Exception):
+    """Ends the event loop at the step limit."""

@@ -1,0 +1,67 @@
+"""Outcome classes and their exit codes.
+
+A run ends in one of three ways besides success, and each has its own type
+and exit code so that scripts (and Kubernetes) can tell them apart: a safety
+violation (the Raft node broke one of Raft's guarantees), a liveness violation
+(the cluster failed to make progress once every fault had healed), or a
+harness error — any other exception, which is a bug in raftfuzz or in the
+target's contract, never a finding about Raft.
+"""
+
+EXIT_OK = 0
+EXIT_HARNESS_ERROR = 1
+EXIT_USAGE = 2
+EXIT_SAFETY = 3
+EXIT_LIVENESS = 4
+
+
+class Violation(Exception):
+    """A broken property, with what is needed to understand it.
+
+    ``facts`` holds the values that show the violation (terms, indexes,
+    entries); ``signature_facts`` names the few of them that identify the bug
+    rather than this particular run, for deduplication.
+    """
+
+    kind = "violation"
+    exit_code = EXIT_HARNESS_ERROR
+
+    def __init__(
+        self,
+        property_name: str,
+        message: str,
+        *,
+        nodes: tuple[int, ...] = (),
+        facts: dict | None = None,
+        signature_facts: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(f"{property_name}: {message}")
+        self.property_name = property_name
+        self.message = message
+        self.nodes = tuple(nodes)
+        self.facts = dict(facts or {})
+        self.signature_facts = signature_facts
+        # Filled in by the simulator, which knows where the run is.
+        self.step: int | None = None
+        self.time_us: int | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "kind": self.kind,
+            "property": self.property_name,
+            "message": self.message,
+            "step": self.step,
+            "time_us": self.time_us,
+            "nodes": list(self.nodes),
+            "facts": self.facts,
+        }
+
+
+class SafetyViolation(Violation):
+    kind = "safety"
+    exit_code = EXIT_SAFETY
+
+
+class LivenessViolation(Violation):
+    kind = "liveness"
+    exit_code = EXIT_LIVENESS
