@@ -15,7 +15,7 @@ turns into a violation.
 
 from bisect import bisect_left
 
-from raftfuzz.raft import Ready, Role
+from raftfuzz.node_interface import Ready, Role
 from raftfuzz.violations import SafetyViolation
 
 ELECTION_SAFETY = "ElectionSafety"

@@ -8,7 +8,7 @@ that calls ``load()``.
 """
 
 from raftfuzz.messages import Entry
-from raftfuzz.raft import PersistentState
+from raftfuzz.node_interface import PersistentState
 
 
 class Disk:

@@ -31,9 +31,6 @@ What the checkers read from a node: ``id``, ``role``, ``term``,
 ``entry_at(i)``, plus the ``Ready`` it hands out.
 """
 
-from dataclasses import dataclass, field
-from enum import IntEnum
-
 from raftfuzz.messages import (
     AppendEntries,
     AppendEntriesResponse,
@@ -44,6 +41,7 @@ from raftfuzz.messages import (
     RequestVote,
     RequestVoteResponse,
 )
+from raftfuzz.node_interface import NodeConfig, PersistentState, Ready, Role
 
 # Bounds the size of one AppendEntries so that a far-behind follower is caught
 # up over several round trips instead of by one unbounded message.
@@ -51,54 +49,6 @@ MAX_ENTRIES_PER_APPEND = 16
 
 # Ready loops that feed on themselves (apply → respond → ready) are bounded by
 # the driver; the node itself keeps no unbounded queues except the log.
-
-
-class Role(IntEnum):
-    FOLLOWER = 0
-    CANDIDATE = 1
-    LEADER = 2
-
-
-@dataclass(frozen=True)
-class NodeConfig:
-    """Timing of one node, in ticks. Validated on construction."""
-
-    election_timeout_ticks: int
-    heartbeat_ticks: int
-
-    def __post_init__(self) -> None:
-        if self.election_timeout_ticks < 2:
-            raise ValueError("election_timeout_ticks must be at least 2")
-        if self.heartbeat_ticks < 1:
-            raise ValueError("heartbeat_ticks must be at least 1")
-        if self.heartbeat_ticks >= self.election_timeout_ticks:
-            raise ValueError("heartbeat_ticks must be below election_timeout_ticks")
-
-
-@dataclass(frozen=True)
-class PersistentState:
-    """What survives a crash: Raft's currentTerm, votedFor and log."""
-
-    term: int = 0
-    voted_for: int | None = None
-    entries: tuple[Entry, ...] = ()
-
-
-@dataclass
-class Ready:
-    """One batch of work for the driver; see the module docstring for the order.
-
-    ``entries`` replace the stored log from ``entries_from`` on: the driver
-    truncates its log to ``entries_from - 1`` and appends ``entries`` (which may
-    be empty when a suffix was only removed).
-    """
-
-    hard_state: tuple[int, int | None] | None = None
-    entries_from: int | None = None
-    entries: list[Entry] = field(default_factory=list)
-    must_sync: bool = False
-    messages: list = field(default_factory=list)
-    committed: list[Entry] = field(default_factory=list)
 
 
 _SENTINEL = Entry(0, 0, None)
@@ -232,10 +182,13 @@ class RaftNode:
         self.heartbeat_elapsed = 0
         self.next_index = {peer: self.last_index() + 1 for peer in self.peers}
         self.match_index = {peer: 0 for peer in self.peers}
-        # A no-op of the new term lets the leader commit (and so learn the
-        # commit point of) everything before it; see Raft thesis §6.4.
-        self.append(self.term, None)
+        self.append_election_noop()
         self.broadcast_append()
+
+    def append_election_noop(self) -> None:
+        """A no-op of the new term lets the leader commit (and so learn the
+        commit point of) everything before it; see Raft thesis §6.4."""
+        self.append(self.term, None)
 
     # ------------------------------------------------------------- messages
 

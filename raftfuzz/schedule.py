@@ -17,6 +17,12 @@ fault events. Every fault verb has an inverse that undoes it:
 | skew      | node, tick rate    | skew with rate 128   |
 | link      | src → dst, quality | link with quality 0  |
 
+A node argument names a node by index, or by role at the moment the fault
+fires: ``LEADER`` (the live leader of the highest term) or ``EARLIEST_CRASHED``
+(the node down the longest). Role-targeted faults keep their meaning whatever
+the elections did, as Jepsen's "kill the primary" nemesis does; a fault whose
+role names no node is skipped.
+
 After the last event the simulator heals every link, restarts crashed nodes
 and resumes paused ones, then runs ``quiet_ticks`` more.
 
@@ -59,6 +65,23 @@ MAX_NODES = 7
 MAX_CLIENTS = 3
 
 
+# Node selectors beyond the node indexes 0..node_count-1; see the docstring.
+def leader_selector(node_count: int) -> int:
+    return node_count
+
+
+def earliest_crashed_selector(node_count: int) -> int:
+    return node_count + 1
+
+
+def describe_node(selector: int, node_count: int) -> str:
+    if selector == leader_selector(node_count):
+        return "leader"
+    if selector == earliest_crashed_selector(node_count):
+        return "earliest-crashed"
+    return f"n{selector}"
+
+
 class Verb(IntEnum):
     CRASH = 0
     RESTART = 1
@@ -87,8 +110,10 @@ _NODE_ARGUMENTS = {
 
 @dataclass(frozen=True)
 class FaultEvent:
-    """One fault at ``at_ticks``. ``a``/``b`` are node indexes; ``value`` is the
-    split bitmask, the skew rate (64..191) or the link quality byte."""
+    """One fault at ``at_ticks``. ``a``/``b`` are node selectors (an index, or
+    ``node_count`` for the leader, ``node_count + 1`` for the earliest crashed
+    node); ``value`` is the split bitmask, the skew rate (64..191) or the link
+    quality byte."""
 
     at_ticks: int
     verb: Verb
@@ -96,15 +121,14 @@ class FaultEvent:
     b: int = 0
     value: int = 0
 
-    def describe(self) -> str:
+    def describe(self, node_count: int) -> str:
         name = self.verb.name.lower()
         arity = _NODE_ARGUMENTS[self.verb]
+        nodes = " ".join(describe_node(x, node_count) for x in (self.a, self.b)[:arity])
         if self.verb == Verb.SPLIT:
             return f"t={self.at_ticks} {name} mask={self.value:#04x}"
         if self.verb in (Verb.SKEW, Verb.LINK):
-            target = f"n{self.a}" if arity == 1 else f"n{self.a}->n{self.b}"
-            return f"t={self.at_ticks} {name} {target} value={self.value}"
-        nodes = " ".join(f"n{x}" for x in (self.a, self.b)[:arity])
+            return f"t={self.at_ticks} {name} {nodes} value={self.value}"
         return f"t={self.at_ticks} {name} {nodes}".rstrip()
 
 
@@ -144,7 +168,7 @@ class Schedule:
 
     def describe(self) -> dict:
         knobs = asdict(self)
-        knobs["events"] = [event.describe() for event in self.events]
+        knobs["events"] = [event.describe(self.node_count) for event in self.events]
         return knobs
 
 
@@ -213,8 +237,9 @@ def _decode_event(record: bytes, node_count: int) -> FaultEvent:
     at_ticks, verb_byte, a_byte, b_byte, value_byte = record
     verb = Verb(verb_byte % len(Verb))
     arity = _NODE_ARGUMENTS[verb]
-    a = a_byte % node_count if arity >= 1 else 0
-    b = b_byte % node_count if arity >= 2 else 0
+    selectors = node_count + 2
+    a = a_byte % selectors if arity >= 1 else 0
+    b = b_byte % selectors if arity >= 2 else 0
     if verb == Verb.SPLIT:
         value = value_byte % (1 << node_count)
     elif verb == Verb.SKEW:

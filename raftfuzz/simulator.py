@@ -33,9 +33,17 @@ from raftfuzz import core as core_module
 from raftfuzz.checkers import SafetyChecker
 from raftfuzz.client import Client, Operation
 from raftfuzz.disk import Disk
-from raftfuzz.messages import ClientResponse
-from raftfuzz.raft import NodeConfig
-from raftfuzz.schedule import LATENCY_FLOOR_US, SKEW_NOMINAL, TICK_US, FaultEvent, Schedule, Verb
+from raftfuzz.node_interface import NodeConfig, Role
+from raftfuzz.schedule import (
+    LATENCY_FLOOR_US,
+    SKEW_NOMINAL,
+    TICK_US,
+    FaultEvent,
+    Schedule,
+    Verb,
+    earliest_crashed_selector,
+    leader_selector,
+)
 from raftfuzz.violations import Violation
 
 # Events per run unless the caller says otherwise: long enough for several
@@ -103,6 +111,7 @@ class Simulation:
         self.history: list[Operation] = []
         self.messages: list = []  # message id → message; freed with the run
         self.paused = [False] * n
+        self.crash_order: list[int] = []  # crashed nodes, longest down first
         self.held_links: set[tuple[int, int]] = set()
         self.now = 0
         self.step = 0
@@ -186,15 +195,18 @@ class Simulation:
             message = self.messages[c]
             if b < self.node_count:
                 node_id = b
-                self._log(1, f"deliver {self._describe_message(message)}")
+                if self.log_level >= 1:
+                    self._log(1, f"deliver {self._describe_message(message)}")
                 self.nodes[b].step(message)
             else:
                 self._send_all(b, self.clients[b - self.node_count].receive(message, time_us))
-                self._log_completion(message)
+                if self.log_level >= 1:
+                    self._log(1, f"client c{b} <- {self._describe_message(message)}")
         elif kind == core_module.KIND_TICK:
             if a < self.node_count:
                 node_id = a
-                self._log(2, f"tick n{a}")
+                if self.log_level >= 2:
+                    self._log(2, f"tick n{a}")
                 self.nodes[a].tick()
             else:
                 self._send_all(a, self.clients[a - self.node_count].tick(time_us, self.history))
@@ -249,9 +261,23 @@ class Simulation:
 
     # --------------------------------------------------------------- faults
 
+    def _resolve(self, selector: int) -> int | None:
+        """The node a selector names now, or None (the fault is skipped)."""
+        if selector == leader_selector(self.node_count):
+            leaders = [(node.term, -node.id) for node in self.nodes
+                       if node is not None and not self.paused[node.id] and node.role == Role.LEADER]
+            return -max(leaders)[1] if leaders else None
+        if selector == earliest_crashed_selector(self.node_count):
+            return self.crash_order[0] if self.crash_order else None
+        return selector
+
     def _apply_fault(self, event: FaultEvent) -> None:
-        self._log(0, f"fault {event.describe()}")
-        verb, a, b = event.verb, event.a, event.b
+        a, b = self._resolve(event.a), self._resolve(event.b)
+        if a is None or b is None:
+            self._log(0, f"fault {event.describe(self.node_count)} skipped: no such node now")
+            return
+        self._log(0, f"fault {event.describe(self.node_count)} (n{a}, n{b})")
+        verb = event.verb
         if verb == Verb.CRASH:
             self._crash(a)
         elif verb == Verb.RESTART:
@@ -323,6 +349,7 @@ class Simulation:
             return
         self.nodes[node_id] = None
         self.paused[node_id] = False
+        self.crash_order.append(node_id)
         self.disks[node_id].crash()
         self.checker.node_stopped(node_id)
         self.core.set_node_state(self.now, node_id, core_module.NODE_DOWN)
@@ -332,6 +359,7 @@ class Simulation:
             return
         node = self._make_node(node_id)
         self.nodes[node_id] = node
+        self.crash_order.remove(node_id)
         self.core.set_node_state(self.now, node_id, core_module.NODE_UP)
         self.checker.check_node(node)
 
@@ -357,10 +385,6 @@ class Simulation:
         if level <= self.log_level:
             self.log(f"[{self.step:>6} t={self.now / 1000:>9.3f}ms] {text}")
 
-    def _log_completion(self, message: ClientResponse) -> None:
-        if self.log_level >= 1:
-            self._log(1, f"client c{message.dst} <- {self._describe_message(message)}")
-
     def _describe_message(self, message) -> str:
         fields = ", ".join(
             f"{name}={_short(value)}" for name, value in zip(message._fields[2:], message[2:])
@@ -375,7 +399,7 @@ class Simulation:
         if kind == core_module.KIND_TICK:
             return f"{prefix} tick {'n' if a < self.node_count else 'c'}{a}"
         if kind == KIND_FAULT:
-            return f"{prefix} fault {self.schedule.events[c].describe()}"
+            return f"{prefix} fault {self.schedule.events[c].describe(self.node_count)}"
         return f"{prefix} heal everything"
 
 

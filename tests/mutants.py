@@ -7,10 +7,17 @@ from raftfuzz.raft import RaftNode
 class CommitPreviousTermByCounting(RaftNode):
     """Figure 8 of the Raft paper: a leader counts replicas of an entry from an
     earlier term and commits it; a later leader without it overwrites it.
-    Breaks LeaderCompleteness / StateMachineSafety."""
+    Breaks LeaderCompleteness / StateMachineSafety.
+
+    Like the paper's basic algorithm, this node appends no no-op on election:
+    with the no-op, the first entries a new leader replicates always end in
+    one of its own term, which hides the wrong rule behind the right one."""
 
     def may_commit(self, index: int) -> bool:
         return True
+
+    def append_election_noop(self) -> None:
+        pass
 
 
 class VotedForNotPersisted(RaftNode):

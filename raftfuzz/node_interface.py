@@ -1,0 +1,60 @@
+"""The contract between a Raft node and the driver that runs it.
+
+These types are shared by the reference node (raftfuzz.raft), any other
+target, the simulator and the checkers. They live apart from the reference
+node so the harness can import the simulator without importing the node, and
+so instrument only the node's module for coverage.
+"""
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from raftfuzz.messages import Entry
+
+
+class Role(IntEnum):
+    FOLLOWER = 0
+    CANDIDATE = 1
+    LEADER = 2
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Timing of one node, in ticks. Validated on construction."""
+
+    election_timeout_ticks: int
+    heartbeat_ticks: int
+
+    def __post_init__(self) -> None:
+        if self.election_timeout_ticks < 2:
+            raise ValueError("election_timeout_ticks must be at least 2")
+        if self.heartbeat_ticks < 1:
+            raise ValueError("heartbeat_ticks must be at least 1")
+        if self.heartbeat_ticks >= self.election_timeout_ticks:
+            raise ValueError("heartbeat_ticks must be below election_timeout_ticks")
+
+
+@dataclass(frozen=True)
+class PersistentState:
+    """What survives a crash: Raft's currentTerm, votedFor and log."""
+
+    term: int = 0
+    voted_for: int | None = None
+    entries: tuple[Entry, ...] = ()
+
+
+@dataclass
+class Ready:
+    """One batch of work for the driver; see the module docstring for the order.
+
+    ``entries`` replace the stored log from ``entries_from`` on: the driver
+    truncates its log to ``entries_from - 1`` and appends ``entries`` (which may
+    be empty when a suffix was only removed).
+    """
+
+    hard_state: tuple[int, int | None] | None = None
+    entries_from: int | None = None
+    entries: list[Entry] = field(default_factory=list)
+    must_sync: bool = False
+    messages: list = field(default_factory=list)
+    committed: list[Entry] = field(default_factory=list)
