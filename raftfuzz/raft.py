@@ -84,6 +84,7 @@ class RaftNode:
         self.commit_index = 0
         self.last_applied = 0
         self.votes: set[int] = set()
+        self.vote_answers: set[int] = set()
         self.next_index: dict[int, int] = {}
         self.match_index: dict[int, int] = {}
         self.election_elapsed = 0
@@ -149,6 +150,14 @@ class RaftNode:
         self.election_elapsed += 1
         if self.election_elapsed >= self.randomized_election_timeout:
             self.start_election()
+            return
+        if self.role == Role.CANDIDATE:
+            # Raft §5.1: RPCs are retried when no answer comes, so a lost
+            # RequestVote (or a peer that restarted) does not cost the term.
+            self.heartbeat_elapsed += 1
+            if self.heartbeat_elapsed >= self.config.heartbeat_ticks:
+                self.heartbeat_elapsed = 0
+                self.request_votes()
 
     # ---------------------------------------------------------- role changes
 
@@ -172,9 +181,16 @@ class RaftNode:
         self.leader_id = None
         self.voted_for = self.id
         self.votes = {self.id}
+        self.vote_answers = {self.id}
+        self.heartbeat_elapsed = 0
         self.reset_election_timer()
+        self.request_votes()
+
+    def request_votes(self) -> None:
+        """Asks every peer that has not answered in this term."""
         for peer in self.peers:
-            self.send(RequestVote(self.id, peer, self.term, self.last_index(), self.last_term()))
+            if peer not in self.vote_answers:
+                self.send(RequestVote(self.id, peer, self.term, self.last_index(), self.last_term()))
 
     def become_leader(self) -> None:
         self.role = Role.LEADER
@@ -225,7 +241,10 @@ class RaftNode:
         return last_log_index >= self.last_index()
 
     def on_request_vote_response(self, message: RequestVoteResponse) -> None:
-        if self.role != Role.CANDIDATE or message.term != self.term or not message.granted:
+        if self.role != Role.CANDIDATE or message.term != self.term:
+            return
+        self.vote_answers.add(message.src)
+        if not message.granted:
             return
         self.votes.add(message.src)
         if len(self.votes) >= self.quorum:

@@ -1,0 +1,41 @@
+# Two commands do all the set-up on a fresh machine:
+#   make fuzz   create .venv, build the C core, fuzz the reference Raft node
+#   make test   create .venv, build the C core, run the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Extra libFuzzer flags for `make fuzz`, e.g. FUZZ_FLAGS="-max_total_time=600 -jobs=2"
+FUZZ_FLAGS ?=
+PYTEST_FLAGS ?=
+
+.PHONY: fuzz test random corpus bench clean
+
+$(STAMP): pyproject.toml setup.py csrc/core.c csrc/core.h raftfuzz/_core_build.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=24"
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+# New corpus entries go to artifacts/corpus; the committed seeds in corpus/
+# are read only, so fuzzing never dirties the repository.
+fuzz: $(STAMP)
+	mkdir -p artifacts/corpus
+	$(PY) -m raftfuzz.atheris_main artifacts/corpus corpus $(FUZZ_FLAGS)
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_FLAGS)
+
+random: $(STAMP)
+	$(PY) -m raftfuzz random
+
+corpus: $(STAMP)
+	rm -f corpus/*
+	$(PY) -m raftfuzz seed-corpus corpus
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_core.py
+	$(PY) benchmarks/bench_fuzz.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info raftfuzz/_core*.so artifacts

@@ -1,0 +1,116 @@
+"""Each checker fires on a hand-built violation and stays silent on the
+situations that look alike but are legal."""
+
+import pytest
+
+from raftfuzz import checkers
+from raftfuzz.checkers import SafetyChecker
+from raftfuzz.messages import Command, Entry
+from raftfuzz.node_interface import Ready, Role
+from raftfuzz.violations import SafetyViolation
+
+
+class FakeNode:
+    def __init__(self, node_id, term=1, role=Role.FOLLOWER, terms=(), commit_index=0):
+        self.id = node_id
+        self.term = term
+        self.role = role
+        self.log = [Entry(0, 0, None)] + [Entry(i + 1, t, None) for i, t in enumerate(terms)]
+        self.commit_index = commit_index
+
+    def last_index(self):
+        return len(self.log) - 1
+
+    def term_at(self, index):
+        return self.log[index].term
+
+
+def violation_of(call, *args):
+    with pytest.raises(SafetyViolation) as caught:
+        call(*args)
+    return caught.value.property_name
+
+
+def test_two_leaders_in_one_term_break_election_safety():
+    checker = SafetyChecker()
+    checker.check_node(FakeNode(0, term=2, role=Role.LEADER))
+    assert violation_of(checker.check_node, FakeNode(1, term=2, role=Role.LEADER)) == checkers.ELECTION_SAFETY
+
+
+def test_leaders_of_different_terms_are_fine():
+    checker = SafetyChecker()
+    checker.check_node(FakeNode(0, term=2, role=Role.LEADER))
+    checker.check_node(FakeNode(1, term=3, role=Role.LEADER))
+
+
+def test_a_leader_that_drops_its_tail_breaks_leader_append_only():
+    checker = SafetyChecker()
+    leader = FakeNode(0, term=2, role=Role.LEADER, terms=(1, 2, 2))
+    checker.check_node(leader)
+    leader.log.pop()
+    assert violation_of(checker.check_node, leader) == checkers.LEADER_APPEND_ONLY
+
+
+def test_a_leader_that_overwrites_its_last_entry_breaks_leader_append_only():
+    checker = SafetyChecker()
+    leader = FakeNode(0, term=3, role=Role.LEADER, terms=(1, 3))
+    checker.check_node(leader)
+    leader.log[2] = Entry(2, 2, None)
+    assert violation_of(checker.check_node, leader) == checkers.LEADER_APPEND_ONLY
+
+
+def test_a_new_leader_missing_a_committed_entry_breaks_leader_completeness():
+    checker = SafetyChecker()
+    checker.check_node(FakeNode(0, term=2, terms=(1, 2), commit_index=2))
+    newcomer = FakeNode(1, term=3, role=Role.LEADER, terms=(1,))
+    assert violation_of(checker.check_node, newcomer) == checkers.LEADER_COMPLETENESS
+
+
+def test_a_stale_leader_of_a_lower_term_is_not_a_completeness_violation():
+    checker = SafetyChecker()
+    # Entry 2 was reported committed by a node in term 4: it may have been
+    # committed in term 4, so a late leader of term 3 need not hold it.
+    checker.check_node(FakeNode(0, term=4, terms=(1, 4), commit_index=2))
+    checker.check_node(FakeNode(1, term=3, role=Role.LEADER, terms=(1, 3)))
+
+
+def test_commit_index_moving_backwards_is_a_violation_but_a_restart_resets_it():
+    checker = SafetyChecker()
+    node = FakeNode(0, terms=(1, 1), commit_index=2)
+    checker.check_node(node)
+    node.commit_index = 1
+    assert violation_of(checker.check_node, node) == checkers.COMMIT_MONOTONIC
+    checker.node_stopped(0)
+    checker.check_node(FakeNode(0, terms=(1, 1), commit_index=0))
+
+
+def test_commit_index_past_the_log_is_a_violation():
+    checker = SafetyChecker()
+    assert violation_of(checker.check_node, FakeNode(0, terms=(1,), commit_index=3)) == checkers.COMMIT_WITHIN_LOG
+
+
+def test_two_different_entries_at_one_index_and_term_break_log_matching():
+    checker = SafetyChecker()
+    first = FakeNode(0, terms=(1, 1))
+    checker.check_ready(first, Ready(entries_from=1, entries=first.log[1:]))
+    second = FakeNode(1, terms=(1, 1))
+    second.log[2] = Entry(2, 1, Command(9, 1, "put", "k", "v"))
+    ready = Ready(entries_from=2, entries=second.log[2:])
+    assert violation_of(checker.check_ready, second, ready) == checkers.LOG_MATCHING
+
+
+def test_same_index_and_term_with_different_predecessors_breaks_log_matching():
+    checker = SafetyChecker()
+    first = FakeNode(0, terms=(1, 2))
+    checker.check_ready(first, Ready(entries_from=1, entries=first.log[1:]))
+    second = FakeNode(1, terms=(3, 2))
+    ready = Ready(entries_from=2, entries=second.log[2:])
+    assert violation_of(checker.check_ready, second, ready) == checkers.LOG_MATCHING
+
+
+def test_applying_different_entries_at_one_index_breaks_state_machine_safety():
+    checker = SafetyChecker()
+    checker.check_ready(FakeNode(0), Ready(committed=[Entry(1, 1, Command(5, 1, "put", "k", "a"))]))
+    checker.check_ready(FakeNode(1), Ready(committed=[Entry(1, 1, Command(5, 1, "put", "k", "a"))]))
+    ready = Ready(committed=[Entry(1, 2, Command(6, 1, "put", "k", "b"))])
+    assert violation_of(checker.check_ready, FakeNode(2), ready) == checkers.STATE_MACHINE_SAFETY
