@@ -359,7 +359,7 @@ class PythonCore:
         # A window whose events were all swallowed emits nothing; the loop then
         # opens the next window, so an empty result always means nothing is due.
         while emitted == 0 and heap and heap[0][0] <= end_time:
-            window_end = heap[0][0] + lookahead + 1
+            window_end = heap[0][0] + lookahead
             self._batch_start = heap[0][0]
             self._time_floor = window_end
             while emitted < BATCH_CAPACITY and heap:
