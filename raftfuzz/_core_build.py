@@ -79,11 +79,27 @@ int64_t rf_pending(const struct rf_core *core);
 void rf_stats(const struct rf_core *core, int64_t *out);
 """
 
+# cffi releases the GIL around every call into C. For the core that is pure
+# cost: its calls take well under a microsecond, never block and never call
+# back into Python, so releasing and retaking the GIL would cost more than
+# the work it frees. The wrappers cffi generates use the two standard macros,
+# and this preamble comes after Python.h and before them, so redefining the
+# macros keeps the GIL held. Holding the GIL is always safe; if cffi stopped
+# using the macros, calls would simply release it again.
+PREAMBLE = """
+#include "core.h"
+
+#undef Py_BEGIN_ALLOW_THREADS
+#undef Py_END_ALLOW_THREADS
+#define Py_BEGIN_ALLOW_THREADS {
+#define Py_END_ALLOW_THREADS }
+"""
+
 ffibuilder = cffi.FFI()
 ffibuilder.cdef(CDEF)
 ffibuilder.set_source(
     "raftfuzz._core",
-    '#include "core.h"',
+    PREAMBLE,
     sources=[f"{CSRC}/core.c"],
     include_dirs=[CSRC],
     # Python's own CFLAGS carry -DNDEBUG; -UNDEBUG keeps the core's assertions
