@@ -15,10 +15,12 @@ turns into a violation.
 
 from bisect import bisect_left
 
+from raftfuzz.messages import RequestVoteResponse
 from raftfuzz.node_interface import Ready, Role
 from raftfuzz.violations import SafetyViolation
 
 ELECTION_SAFETY = "ElectionSafety"
+SINGLE_VOTE = "SingleVotePerTerm"
 LEADER_APPEND_ONLY = "LeaderAppendOnly"
 LOG_MATCHING = "LogMatching"
 LEADER_COMPLETENESS = "LeaderCompleteness"
@@ -31,6 +33,8 @@ class SafetyChecker:
     def __init__(self) -> None:
         # ElectionSafety: the one leader seen for each term.
         self.leader_of_term: dict[int, int] = {}
+        # SingleVotePerTerm: (voter, term) → the candidate it granted.
+        self.vote_granted: dict[tuple[int, int], int] = {}
         # LeaderAppendOnly: per current leader, (term, last index, its term).
         self.leader_tail: dict[int, tuple[int, int, int]] = {}
         # LogMatching: (index, term) → (command, term of the previous entry).
@@ -57,7 +61,10 @@ class SafetyChecker:
     # -------------------------------------------------------------- checks
 
     def check_ready(self, node, ready: Ready) -> None:
-        """Checks what the node is about to persist and apply."""
+        """Checks what the node is about to persist, send and apply."""
+        for message in ready.messages:
+            if type(message) is RequestVoteResponse and message.granted:
+                self._check_vote(message)
         if ready.entries_from is not None:
             self._check_log_matching(node, ready)
         if ready.committed:
@@ -97,6 +104,19 @@ class SafetyChecker:
         for index in range(len(committed_terms), commit_index + 1):
             committed_terms.append(node.term_at(index))
             bounds.append(bound)
+
+    def _check_vote(self, vote: RequestVoteResponse) -> None:
+        """A server grants at most one vote per term (Raft Figure 2, votedFor);
+        Election Safety rests on it. Seen on the wire, so a node that forgets
+        its vote is caught even when the second candidate then loses."""
+        granted = self.vote_granted.setdefault((vote.src, vote.term), vote.dst)
+        if granted != vote.dst:
+            raise SafetyViolation(
+                SINGLE_VOTE,
+                f"node {vote.src} granted its term {vote.term} vote to both {granted} and {vote.dst}",
+                nodes=(vote.src, granted, vote.dst),
+                facts={"term": vote.term, "voter": vote.src, "candidates": [granted, vote.dst]},
+            )
 
     def _check_leader(self, node) -> None:
         term = node.term

@@ -64,6 +64,7 @@ __all__ = [
     "STATS_FIELDS",
     "TIME_MAX",
     "Core",
+    "CoreUnavailable",
     "PythonCore",
     "c_core_available",
     "core_name",
@@ -77,6 +78,10 @@ try:
     from raftfuzz.core_c import CCore
 except ImportError:
     CCore = None
+
+
+class CoreUnavailable(RuntimeError):
+    """RAFTFUZZ_CORE names a core that cannot be used here; the message says how to fix it."""
 
 
 class Core(Protocol):
@@ -129,11 +134,11 @@ def core_name() -> str:
     if requested == "":
         return "c" if CCore is not None else "python"
     if requested not in CORE_NAMES:
-        raise RuntimeError(
+        raise CoreUnavailable(
             f"{ENVIRONMENT_VARIABLE}={requested!r} is not a core; use 'c' or 'python', or unset it"
         )
     if requested == "c" and CCore is None:
-        raise RuntimeError(
+        raise CoreUnavailable(
             f"{ENVIRONMENT_VARIABLE}=c but the C core is not built; "
             "build it with `pip install -e .` (needs a C compiler), or set RAFTFUZZ_CORE=python"
         )

@@ -23,10 +23,16 @@ fires: ``LEADER`` (the live leader of the highest term) or ``EARLIEST_CRASHED``
 the elections did, as Jepsen's "kill the primary" nemesis does; a fault whose
 role names no node is skipped.
 
+Besides timed events, a node may crash right after it syncs its disk (with
+probability ``crash_after_sync_per_256`` per sync, drawn from the run's RNG)
+and restart ``restart_after_ticks`` later. Crash points at I/O boundaries
+are where persistence bugs show, and a timed crash would almost never hit
+the few milliseconds between a vote being written and the election ending.
+
 After the last event the simulator heals every link, restarts crashed nodes
 and resumes paused ones, then runs ``quiet_ticks`` more.
 
-Byte layout (``FORMAT_VERSION``). A fixed 16-byte header, one byte per knob
+Byte layout (``FORMAT_VERSION``). A fixed 18-byte header, one byte per knob
 (four for the seed), then 5-byte event records (time, verb, a, b, value). Each knob or event field is
 one fixed-size draw reduced into its valid range, so decoding is *total* (any
 byte string is a valid schedule) and *local* (changing one byte changes one
@@ -46,7 +52,7 @@ from enum import IntEnum
 
 FORMAT_VERSION = 1
 
-HEADER_SIZE = 16
+HEADER_SIZE = 18
 EVENT_SIZE = 5
 # Bounds a run's fault phase and the size of a readable report.
 MAX_EVENTS = 64
@@ -149,6 +155,8 @@ class Schedule:
     key_count: int = 1
     put_per_256: int = 0
     quiet_ticks: int = 50
+    crash_after_sync_per_256: int = 0
+    restart_after_ticks: int = 1
     events: tuple[FaultEvent, ...] = ()
 
     def __post_init__(self) -> None:
@@ -196,6 +204,8 @@ _KNOBS = (
     ("key_count", *_ranged(1, 4)),
     ("put_per_256", *_ranged(0, 256)),
     ("quiet_ticks", *_ranged(50, 16, 10)),
+    ("crash_after_sync_per_256", *_ranged(0, 32)),
+    ("restart_after_ticks", *_ranged(1, 16)),
 )
 assert 4 + len(_KNOBS) == HEADER_SIZE
 

@@ -58,6 +58,8 @@ MAX_READY_ROUNDS = 8
 
 KIND_FAULT = core_module.KIND_BARRIER_MIN
 KIND_HEAL_EVERYTHING = core_module.KIND_BARRIER_MIN + 1
+KIND_CRASH = core_module.KIND_BARRIER_MIN + 2  # c = node
+KIND_RESTART = core_module.KIND_BARRIER_MIN + 3  # c = node
 
 LOG_LEVELS = ("info", "debug", "trace")
 
@@ -112,6 +114,7 @@ class Simulation:
         self.messages: list = []  # message id → message; freed with the run
         self.paused = [False] * n
         self.crash_order: list[int] = []  # crashed nodes, longest down first
+        self.crash_pending = [False] * n  # a crash after sync is scheduled
         self.held_links: set[tuple[int, int]] = set()
         self.now = 0
         self.step = 0
@@ -214,6 +217,14 @@ class Simulation:
             self._apply_fault(self.schedule.events[c])
         elif kind == KIND_HEAL_EVERYTHING:
             self._heal_everything()
+        elif kind == KIND_CRASH:
+            self.crash_pending[c] = False
+            self._log(0, f"crash n{c} after its disk sync")
+            self._crash(c)
+            self.core.push(time_us + self.schedule.restart_after_ticks * TICK_US, KIND_RESTART, 0, 0, c)
+        elif kind == KIND_RESTART:
+            self._log(0, f"restart n{c}")
+            self._restart(c)
         else:
             raise HarnessError(f"unknown event kind {kind}")
 
@@ -244,10 +255,21 @@ class Simulation:
                 disk.write_log(ready.entries_from, ready.entries)
             if ready.must_sync:
                 disk.sync()
+                self._maybe_crash_after_sync(node_id)
             checker.check_ready(node, ready)
             self._send_all(node_id, ready.messages)
             node.advance(ready)
         raise HarnessError(f"node {node_id} still has work after {MAX_READY_ROUNDS} ready rounds")
+
+    def _maybe_crash_after_sync(self, node_id: int) -> None:
+        """Draws whether this sync is followed by a crash. The crash itself is
+        a barrier event one lookahead later, because node state may change
+        only between batches (docs/core.md)."""
+        crash_ratio = self.schedule.crash_after_sync_per_256
+        if (crash_ratio and self.now < self.heal_at_us and not self.crash_pending[node_id]
+                and self.core.ratio(crash_ratio, 256)):
+            self.crash_pending[node_id] = True
+            self.core.push(self.now + LATENCY_FLOOR_US, KIND_CRASH, 0, 0, node_id)
 
     def _send_all(self, src: int, messages) -> None:
         core = self.core
@@ -400,6 +422,10 @@ class Simulation:
             return f"{prefix} tick {'n' if a < self.node_count else 'c'}{a}"
         if kind == KIND_FAULT:
             return f"{prefix} fault {self.schedule.events[c].describe(self.node_count)}"
+        if kind == KIND_CRASH:
+            return f"{prefix} crash n{c} after its disk sync"
+        if kind == KIND_RESTART:
+            return f"{prefix} restart n{c}"
         return f"{prefix} heal everything"
 
 

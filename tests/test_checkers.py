@@ -114,3 +114,15 @@ def test_applying_different_entries_at_one_index_breaks_state_machine_safety():
     checker.check_ready(FakeNode(1), Ready(committed=[Entry(1, 1, Command(5, 1, "put", "k", "a"))]))
     ready = Ready(committed=[Entry(1, 2, Command(6, 1, "put", "k", "b"))])
     assert violation_of(checker.check_ready, FakeNode(2), ready) == checkers.STATE_MACHINE_SAFETY
+
+
+def test_granting_two_candidates_in_one_term_breaks_single_vote_per_term():
+    from raftfuzz.messages import RequestVoteResponse
+
+    checker = SafetyChecker()
+    checker.check_ready(FakeNode(0), Ready(messages=[RequestVoteResponse(0, 1, 5, True)]))
+    checker.check_ready(FakeNode(0), Ready(messages=[RequestVoteResponse(0, 1, 5, True)]))  # again: fine
+    checker.check_ready(FakeNode(0), Ready(messages=[RequestVoteResponse(0, 2, 5, False)]))  # refusal: fine
+    checker.check_ready(FakeNode(0), Ready(messages=[RequestVoteResponse(0, 2, 6, True)]))  # next term: fine
+    ready = Ready(messages=[RequestVoteResponse(0, 2, 5, True)])
+    assert violation_of(checker.check_ready, FakeNode(0), ready) == checkers.SINGLE_VOTE
