@@ -8,24 +8,17 @@ failed install.
 """
 
 import sys
-from distutils.errors import (
-    CCompilerError,
-    CompileError,
-    DistutilsExecError,
-    DistutilsPlatformError,
-)
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
+# setuptools.errors re-exports distutils' CCompilerError, CompileError,
+# DistutilsExecError (ExecError) and DistutilsPlatformError (PlatformError);
+# importing them from here works on Pythons without the stdlib distutils.
+from setuptools.errors import CCompilerError, CompileError, ExecError, PlatformError
+
 # Everything that means "no usable compiler here" rather than a bug in the package.
-COMPILER_FAILURES = (
-    CCompilerError,
-    CompileError,
-    DistutilsExecError,
-    DistutilsPlatformError,
-    OSError,
-)
+COMPILER_FAILURES = (CCompilerError, CompileError, ExecError, PlatformError, OSError)
 
 
 def warn_not_built(error):

@@ -137,12 +137,12 @@ uint64_t rf_below(struct rf_core *core, uint64_t n) {
     return below_unchecked(core, n);
 }
 
-int rf_ratio(struct rf_core *core, int64_t num, int64_t den) {
+bool rf_ratio(struct rf_core *core, int64_t num, int64_t den) {
     if (num <= 0) {
-        return 0;
+        return false;
     }
     if (num >= den) {
-        return 1;
+        return true;
     }
     /* Here 0 < num < den, so den >= 2 and the cast is exact. */
     return below_unchecked(core, (uint64_t)den) < (uint64_t)num;

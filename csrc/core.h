@@ -12,6 +12,7 @@
 #ifndef RAFTFUZZ_CORE_H
 #define RAFTFUZZ_CORE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Event kinds. User kinds are 2..63; kinds >= RF_KIND_BARRIER_MIN end a batch. */
@@ -77,7 +78,7 @@ void rf_core_free(struct rf_core *core);
 
 uint64_t rf_next_u64(struct rf_core *core);
 uint64_t rf_below(struct rf_core *core, uint64_t n);
-int rf_ratio(struct rf_core *core, int64_t num, int64_t den);
+bool rf_ratio(struct rf_core *core, int64_t num, int64_t den);
 
 int rf_push(struct rf_core *core, int64_t time, int64_t kind, int64_t a,
             int64_t b, int64_t c);

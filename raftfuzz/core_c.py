@@ -68,7 +68,8 @@ class CCore:
 
     def ratio(self, num, den):
         """True with probability num/den; no draw when the answer is certain."""
-        return _ratio(self._pointer, num, den) != 0
+        # rf_ratio returns a C bool, which cffi hands back as a Python bool.
+        return _ratio(self._pointer, num, den)
 
     def push(self, time, kind, a, b, c):
         """Schedules a user event (kind >= 2) at time >= batch_start + lookahead."""
