@@ -1,7 +1,7 @@
 """Coverage-guided fuzzing with atheris (libFuzzer for Python).
 
     python -m raftfuzz.atheris_main [--target=pkg.module:Class] [--max-steps=N]
-                                    CORPUS_DIR... [libFuzzer flags]
+                                    [--core=c|python] CORPUS_DIR... [libFuzzer flags]
     python -m raftfuzz.atheris_main artifacts/crash-<sha1>     # replay one input
 
 Every libFuzzer flag passes through (-runs, -max_total_time, -jobs, -workers,
@@ -20,7 +20,7 @@ import sys
 
 from raftfuzz.violations import EXIT_USAGE
 
-_OWN_FLAGS = {"--target": "RAFTFUZZ_TARGET", "--max-steps": "MAX_STEPS"}
+_OWN_FLAGS = {"--target": "RAFTFUZZ_TARGET", "--max-steps": "MAX_STEPS", "--core": "RAFTFUZZ_CORE"}
 
 
 def _split_arguments(arguments: list[str]) -> tuple[list[str], list[str]]:

@@ -53,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--target", help="node class as package.module:Class (default: the reference node)")
         sub.add_argument("--max-steps", help="events per run (env MAX_STEPS)")
         sub.add_argument("--artifacts", help="where crash reports go (env RAFTFUZZ_ARTIFACTS)")
+        sub.add_argument("--core", choices=core_module.CORE_NAMES,
+                         help="simulation core (env RAFTFUZZ_CORE; default: C when built)")
 
     random_mode = commands.add_parser("random", help="random schedules without coverage feedback")
     common(random_mode)
@@ -97,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(arguments) -> int:
+    if getattr(arguments, "core", None):
+        os.environ[core_module.ENVIRONMENT_VARIABLE] = arguments.core
     if arguments.command == "random":
         from raftfuzz.random_mode import run_random
 

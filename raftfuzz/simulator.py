@@ -193,6 +193,8 @@ class Simulation:
     def _handle(self, time_us: int, kind: int, a: int, b: int, c: int) -> None:
         self.now = time_us
         self.trace.append((self.step, time_us, kind, a, b, c))
+        if self.log_level >= 0:
+            roles_before = [(node.role, node.term) if node else None for node in self.nodes]
         node_id = -1
         if kind == core_module.KIND_DELIVER:
             message = self.messages[c]
@@ -230,9 +232,8 @@ class Simulation:
 
         if node_id >= 0:
             node = self.nodes[node_id]
-            before = (node.role, node.term) if self.log_level >= 0 else None
             self._drain(node_id, node)
-            if before is not None and before != (node.role, node.term):
+            if self.log_level >= 0 and roles_before[node_id] != (node.role, node.term):
                 self._log(0, f"n{node_id} is {node.role.name.lower()} of term {node.term}")
             state = (node.term, int(node.role), node.commit_index, node.last_index())
         else:
@@ -298,7 +299,9 @@ class Simulation:
         if a is None or b is None:
             self._log(0, f"fault {event.describe(self.node_count)} skipped: no such node now")
             return
-        self._log(0, f"fault {event.describe(self.node_count)} (n{a}, n{b})")
+        if self.log_level >= 0:
+            roles = [f"{x}=n{y}" for x, y in (("a", a), ("b", b)) if getattr(event, x) >= self.node_count]
+            self._log(0, f"fault {event.describe(self.node_count)} {' '.join(roles)}".rstrip())
         verb = event.verb
         if verb == Verb.CRASH:
             self._crash(a)
