@@ -165,12 +165,13 @@ class Simulation:
                     if core.pending() == 0:
                         ended_by = "idle"
                     break
-                for offset in range(0, len(batch), 5):
+                fields = iter(batch)
+                for time_us, kind, a, b, c in zip(fields, fields, fields, fields, fields):
                     if self.step >= self.max_steps:
                         ended_by = "max_steps"
                         raise _Stop
                     self.step += 1
-                    self._handle(*batch[offset : offset + 5])
+                    self._handle(time_us, kind, a, b, c)
         except _Stop:
             pass
         except Violation as found:
