@@ -45,10 +45,8 @@ struct rf_link {
     int64_t den;
     int64_t latency_min;
     int64_t latency_max;
-    /* Ring buffer of message ids waiting while the link is held. */
-    int64_t held_head;
+    /* Messages waiting in rf_core.held while the link is held. */
     int64_t held_count;
-    int64_t held[RF_HELD_CAPACITY];
 };
 
 struct rf_inbox_entry {
@@ -61,10 +59,8 @@ struct rf_endpoint {
     int64_t tick_interval;
     /* Bumped on crash and restart so ticks of an earlier life are stale. */
     int64_t generation;
-    /* Ring buffer of messages that arrived while the endpoint was paused. */
-    int64_t inbox_head;
+    /* Messages in rf_core.inbox that arrived while the endpoint was paused. */
     int64_t inbox_count;
-    struct rf_inbox_entry inbox[RF_INBOX_CAPACITY];
 };
 
 struct rf_core {
@@ -82,6 +78,15 @@ struct rf_core {
     int64_t stats[RF_STATS_COUNT];
     struct rf_endpoint endpoints[RF_MAX_ENDPOINTS];
     struct rf_link links[RF_MAX_ENDPOINTS * RF_MAX_ENDPOINTS];
+    /*
+     * Storage below is only ever read below a count that writes raised, so
+     * rf_core_new leaves it uninitialised: a new core then costs a few pages
+     * of set-up instead of zeroing 3.6 MiB. Held queues and inboxes are only
+     * appended to and then released or discarded whole, so they need no
+     * ring buffer.
+     */
+    int64_t held[RF_MAX_ENDPOINTS * RF_MAX_ENDPOINTS][RF_HELD_CAPACITY];
+    struct rf_inbox_entry inbox[RF_MAX_ENDPOINTS][RF_INBOX_CAPACITY];
     struct rf_event queue[RF_QUEUE_CAPACITY];
 };
 
@@ -232,17 +237,19 @@ static inline int valid_state(int64_t state) {
     return state >= 0 && state <= 2;
 }
 
-static inline struct rf_link *link_of(struct rf_core *core, int64_t src, int64_t dst) {
-    return &core->links[src * RF_MAX_ENDPOINTS + dst];
+static inline int64_t link_index(int64_t src, int64_t dst) {
+    return src * RF_MAX_ENDPOINTS + dst;
 }
 
-/* Appends to a held queue, or counts overflow when it is full. */
-static void hold_message(struct rf_core *core, struct rf_link *link, int64_t message_id) {
+/* Appends to the held queue of src->dst, or counts overflow when it is full. */
+static void hold_message(struct rf_core *core, int64_t src, int64_t dst, int64_t message_id) {
+    const int64_t index = link_index(src, dst);
+    struct rf_link *link = &core->links[index];
     if (link->held_count >= RF_HELD_CAPACITY) {
         core->stats[STAT_OVERFLOW] += 1;
         return;
     }
-    link->held[(link->held_head + link->held_count) % RF_HELD_CAPACITY] = message_id;
+    core->held[index][link->held_count] = message_id;
     link->held_count += 1;
     core->stats[STAT_HELD] += 1;
 }
@@ -259,8 +266,7 @@ struct rf_core *rf_core_new(uint64_t seed, int64_t endpoint_count,
         *error = RF_ERROR_LOOKAHEAD;
         return NULL;
     }
-    /* calloc zeroes every counter, queue and ring buffer in one step. */
-    struct rf_core *core = calloc(1, sizeof(struct rf_core));
+    struct rf_core *core = malloc(sizeof(struct rf_core));
     if (core == NULL) {
         *error = RF_ERROR_MEMORY;
         return NULL;
@@ -271,14 +277,26 @@ struct rf_core *rf_core_new(uint64_t seed, int64_t endpoint_count,
     }
     core->endpoint_count = endpoint_count;
     core->lookahead = lookahead;
+    core->now = 0;
+    core->batch_start = 0;
+    core->time_floor = 0;
+    core->sequence = 0;
+    core->queue_length = 0;
+    for (int i = 0; i < RF_STATS_COUNT; i++) {
+        core->stats[i] = 0;
+    }
     for (int64_t i = 0; i < RF_MAX_ENDPOINTS; i++) {
-        core->endpoints[i].state = RF_NODE_DOWN;
+        core->endpoints[i] = (struct rf_endpoint){
+            .state = RF_NODE_DOWN, .tick_interval = 0, .generation = 0, .inbox_count = 0};
     }
     for (int64_t i = 0; i < RF_MAX_ENDPOINTS * RF_MAX_ENDPOINTS; i++) {
-        core->links[i].state = RF_LINK_UP;
-        core->links[i].den = 1;
-        core->links[i].latency_min = lookahead;
-        core->links[i].latency_max = lookahead;
+        core->links[i] = (struct rf_link){.state = RF_LINK_UP,
+                                          .loss_num = 0,
+                                          .dup_num = 0,
+                                          .den = 1,
+                                          .latency_min = lookahead,
+                                          .latency_max = lookahead,
+                                          .held_count = 0};
     }
     *error = 0;
     return core;
@@ -317,7 +335,7 @@ int rf_set_link_faults(struct rf_core *core, int64_t src, int64_t dst,
         latency_max > RF_TIME_MAX) {
         return RF_ERROR_LATENCY;
     }
-    struct rf_link *link = link_of(core, src, dst);
+    struct rf_link *link = &core->links[link_index(src, dst)];
     link->loss_num = loss_num;
     link->dup_num = dup_num;
     link->den = den;
@@ -337,7 +355,8 @@ int rf_set_link_state(struct rf_core *core, int64_t now, int64_t src,
     if (!valid_now(core, now)) {
         return RF_ERROR_NOW;
     }
-    struct rf_link *link = link_of(core, src, dst);
+    const int64_t index = link_index(src, dst);
+    struct rf_link *link = &core->links[index];
     const int64_t previous = link->state;
     if (previous == state) {
         return 0;
@@ -347,13 +366,11 @@ int rf_set_link_state(struct rf_core *core, int64_t now, int64_t src,
         core->stats[STAT_DROPPED_CUT] += link->held_count;
     } else if (state == RF_LINK_UP && previous == RF_LINK_HELD) {
         for (int64_t i = 0; i < link->held_count; i++) {
-            const int64_t message_id = link->held[(link->held_head + i) % RF_HELD_CAPACITY];
             schedule_or_count(core, now + core->lookahead, RF_KIND_DELIVER, src, dst,
-                              message_id);
+                              core->held[index][i]);
         }
     }
     if (state != RF_LINK_HELD) {
-        link->held_head = 0;
         link->held_count = 0;
     }
     return 0;
@@ -367,7 +384,7 @@ int rf_send(struct rf_core *core, int64_t now, int64_t src, int64_t dst,
     if (!valid_now(core, now)) {
         return RF_ERROR_NOW;
     }
-    struct rf_link *link = link_of(core, src, dst);
+    struct rf_link *link = &core->links[link_index(src, dst)];
     core->stats[STAT_SENT] += 1;
     if (link->state == RF_LINK_CUT) {
         core->stats[STAT_DROPPED_CUT] += 1;
@@ -384,7 +401,7 @@ int rf_send(struct rf_core *core, int64_t now, int64_t src, int64_t dst,
     }
     for (int copy = 0; copy < copies; copy++) {
         if (link->state == RF_LINK_HELD) {
-            hold_message(core, link, message_id);
+            hold_message(core, src, dst, message_id);
         } else {
             /* latency_max - latency_min + 1 <= RF_TIME_MAX, so it fits. */
             const uint64_t spread = (uint64_t)(link->latency_max - link->latency_min) + 1;
@@ -437,14 +454,12 @@ int rf_set_node_state(struct rf_core *core, int64_t now, int64_t node,
         }
     } else if (state == RF_NODE_UP && previous == RF_NODE_PAUSED) {
         for (int64_t i = 0; i < endpoint->inbox_count; i++) {
-            const struct rf_inbox_entry *entry =
-                &endpoint->inbox[(endpoint->inbox_head + i) % RF_INBOX_CAPACITY];
+            const struct rf_inbox_entry *entry = &core->inbox[node][i];
             schedule_or_count(core, now + core->lookahead, RF_KIND_DELIVER, entry->src,
                               node, entry->message_id);
         }
     }
     if (state != RF_NODE_PAUSED) {
-        endpoint->inbox_head = 0;
         endpoint->inbox_count = 0;
     }
     return 0;
@@ -468,7 +483,7 @@ static int judge_event(struct rf_core *core, const struct rf_event *event) {
     }
     if (event->kind == RF_KIND_DELIVER) {
         struct rf_endpoint *destination = &core->endpoints[event->b];
-        struct rf_link *link = link_of(core, event->a, event->b);
+        const struct rf_link *link = &core->links[link_index(event->a, event->b)];
         if (destination->state == RF_NODE_DOWN) {
             core->stats[STAT_DROPPED_DOWN] += 1;
             return 0;
@@ -478,7 +493,7 @@ static int judge_event(struct rf_core *core, const struct rf_event *event) {
             return 0;
         }
         if (link->state == RF_LINK_HELD) {
-            hold_message(core, link, event->c);
+            hold_message(core, event->a, event->b, event->c);
             return 0;
         }
         if (destination->state == RF_NODE_PAUSED) {
@@ -486,8 +501,7 @@ static int judge_event(struct rf_core *core, const struct rf_event *event) {
                 core->stats[STAT_OVERFLOW] += 1;
             } else {
                 struct rf_inbox_entry *entry =
-                    &destination->inbox[(destination->inbox_head + destination->inbox_count) %
-                                        RF_INBOX_CAPACITY];
+                    &core->inbox[event->b][destination->inbox_count];
                 entry->src = event->a;
                 entry->message_id = event->c;
                 destination->inbox_count += 1;

@@ -12,7 +12,6 @@ cffi does when converting it; a value that fits but breaks a rule raises the
 ValueError of raftfuzz.core_constants.ERRORS, checked in the C code's order.
 """
 
-from collections import deque
 from heapq import heappop, heappush
 
 from raftfuzz.core_constants import (
@@ -84,7 +83,8 @@ class _Link:
         self.den = 1
         self.latency_min = lookahead
         self.latency_max = lookahead
-        self.held = deque()
+        # Message ids, in arrival order; released or discarded whole.
+        self.held = []
 
 
 class _Endpoint:
@@ -97,7 +97,7 @@ class _Endpoint:
         self.tick_interval = 0
         self.generation = 0
         # (src, message_id) pairs that arrived while the endpoint was paused.
-        self.inbox = deque()
+        self.inbox = []
 
 
 class PythonCore:
