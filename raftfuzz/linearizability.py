@@ -124,8 +124,10 @@ class LinearizabilityResult:
     ``status`` is OK, VIOLATION or UNKNOWN. For a violation, ``key`` is the
     failing key (the first in sorted order if several fail; checking stops
     there) and ``operations`` its shrunk sub-history, time-ordered, which is
-    itself non-linearizable; ``minimal`` says whether dropping any one of its
-    operations was verified to make it linearizable. ``unknown_keys`` lists
+    itself non-linearizable. Shrinking never drops a write whose value a kept
+    get returned, so a stale read keeps the write it saw and the write it
+    missed; ``minimal`` says whether dropping any other one operation was
+    verified to make the sub-history linearizable. ``unknown_keys`` lists
     the keys whose search ran out of budget (sorted); with no violation they
     make the status UNKNOWN.
     """
@@ -350,7 +352,8 @@ def _search(operations, budget: int) -> tuple[int, int]:
     return _LINEARIZABLE, steps
 
 
-def _minimise(operations, budget: int, steps_max: int) -> tuple[list, bool, int]:
+def _minimise(operations, budget: int, steps_max: int, *,
+              keep_observed_writes: bool = True) -> tuple[list, bool, int]:
     """Shrinks a non-linearizable sub-history greedily: (shrunk, minimal, steps).
 
     Pending operations are dropped first (all at once, else one by one), then
@@ -358,14 +361,35 @@ def _minimise(operations, budget: int, steps_max: int) -> tuple[list, bool, int]
     a logarithmic number of checks), then single operations until a full pass
     drops none. A drop is kept only if the search proves the rest still
     non-linearizable; a check that runs out of budget keeps the operation.
+
+    With ``keep_observed_writes`` a write is not dropped while a kept get
+    returned its value (alone or as one part of an appended list). Without
+    that rule every stale read would shrink to a lone get of a value that,
+    in the shrunk history, nobody wrote: still non-linearizable, but the
+    evidence — which write it saw, and which later write it missed — would be
+    gone. ``minimal`` is then relative to the rule: dropping any one
+    operation either makes the history linearizable or drops an observed
+    write.
     """
     spent = 0
     undecided = False
+    written_values = {operation.value for operation in operations if operation.op in WRITE_OPERATIONS}
+
+    def admissible(candidate) -> bool:
+        if not keep_observed_writes:
+            return True
+        kept_values = {operation.value for operation in candidate if operation.op in WRITE_OPERATIONS}
+        for operation in candidate:
+            if operation.op in READ_OPERATIONS and operation.result is not None:
+                for part in (operation.result, *operation.result.split(",")):
+                    if part in written_values and part not in kept_values:
+                        return False
+        return True
 
     def still_fails(candidate) -> bool:
         nonlocal spent, undecided
-        if not candidate:
-            return False  # the empty history is linearizable
+        if not candidate or not admissible(candidate):
+            return False
         if spent >= steps_max:
             undecided = True
             return False
