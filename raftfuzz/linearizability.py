@@ -56,18 +56,20 @@ UNKNOWN = "unknown"
 # A hard cap on search steps for one key's sub-history, so a pathological
 # history (many long overlapping operations) cannot stall a fuzz execution:
 # the search is exponential in the worst case. A step is one visit of an
-# entry in the call/return list and costs about a microsecond; histories
-# the simulator produces (a few clients, each with one operation
-# outstanding) need a few steps per operation, so 100 000 steps leaves a
-# wide margin for normal runs and bounds the worst case near 0.1 s per key.
+# entry in the call/return list and costs one to three microseconds. The
+# histories the simulator produces (three clients, each with one operation
+# outstanding) need about two steps per operation (benchmarks/
+# bench_linearizability.py: 1000 operations on one key, about 2 000 steps),
+# so 100 000 steps leaves a wide margin for normal runs and bounds the worst
+# case near a quarter of a second per key.
 DEFAULT_BUDGET = 100_000
 
 # A cap on the search steps spent, in total, shrinking a failing key's
 # history to a small non-linearizable sub-history. Shrinking re-runs the
 # search once per candidate, and it runs only when a violation has been
-# found, so it may cost more than a check — but it must still end. When the
-# cap is reached the sub-history found so far is reported; it is always
-# non-linearizable, it is just not proven minimal.
+# found, so it may cost more than a check (up to a few seconds) — but it
+# must still end. When the cap is reached the sub-history found so far is
+# reported; it is always non-linearizable, it is just not proven minimal.
 MINIMISE_BUDGET = 1_000_000
 
 WRITE_OPERATIONS = ("put", "append")
@@ -254,6 +256,56 @@ def _time_ordered(operations) -> list:
     return [operations[i] for i in indexed]
 
 
+_ABSENT = 0
+_NO_PARENT = -1
+
+
+class _StateTable:
+    """Model states as small ints, each a value appended to a parent state.
+
+    The memo holds one (linearized set, state) pair per search step, and
+    states built by appends grow with the history: kept as strings, a
+    budget's worth of them could take hundreds of megabytes. Here a state
+    costs one table row however long its string is, and a get compares its
+    result against the chain without building the string. Equal chains get
+    equal numbers; equal strings built differently (a put of "a,b" and a
+    put of "a" then an append of "b") get different numbers, which costs the
+    memo a merge but never soundness, since one number is one string.
+    """
+
+    def __init__(self) -> None:
+        self.parent = [_NO_PARENT]  # state 0 is absent
+        self.value: list[str | None] = [None]
+        self.number: dict[tuple[int, str], int] = {}
+
+    def write(self, state: int, kind: str, value: str) -> int:
+        parent = state if kind == "append" and state != _ABSENT else _NO_PARENT
+        number = self.number.get((parent, value))
+        if number is None:
+            number = len(self.value)
+            self.number[(parent, value)] = number
+            self.parent.append(parent)
+            self.value.append(value)
+        return number
+
+    def reads(self, state: int, result: str | None) -> bool:
+        """Whether a get linearized in ``state`` may return ``result``."""
+        if state == _ABSENT or result is None:
+            return state == _ABSENT and result is None
+        end = len(result)
+        while True:
+            value = self.value[state]
+            start = end - len(value)
+            if start < 0 or not result.startswith(value, start, end):
+                return False
+            state = self.parent[state]
+            if state == _NO_PARENT:
+                return start == 0
+            if start == 0 or result[start - 1] != ",":
+                return False
+            end = start - 1
+
+
 def _search(operations, budget: int) -> tuple[int, int]:
     """WGL with memoisation on one key's sub-history: (verdict, steps used).
 
@@ -304,11 +356,12 @@ def _search(operations, budget: int) -> tuple[int, int]:
         if following != _END:
             previous_node[following] = node
 
+    states = _StateTable()
     remaining = sum(1 for operation in operations if operation.completed_us is not None)
     linearized = 0
-    state = None
-    explored: set[tuple[int, str | None]] = set()
-    stack: list[tuple[int, str | None]] = []
+    state = _ABSENT
+    explored: set[tuple[int, int]] = set()
+    stack: list[tuple[int, int]] = []
     entry = next_node[_HEAD]
     steps = 0
     while remaining:
@@ -321,7 +374,12 @@ def _search(operations, budget: int) -> tuple[int, int]:
         index = node_operation[entry]
         if node_is_call[entry]:
             operation = operations[index]
-            matches, state_after = apply_operation(operation, state)
+            if operation.op == "get":
+                matches = states.reads(state, operation.result)
+                state_after = state
+            else:
+                matches = True
+                state_after = states.write(state, operation.op, operation.value)
             if matches:
                 linearized_after = linearized | (1 << index)
                 configuration = (linearized_after, state_after)

@@ -4,6 +4,10 @@ shrinking, and determinism."""
 
 import itertools
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -215,6 +219,27 @@ def test_duplicated_append_is_a_violation():
     assert_shrunk(result)
 
 
+def test_values_that_contain_commas():
+    history = [
+        put(1, 1, "k", "a,b", 0, 10),
+        get(2, 1, "k", "a,b", 20, 30),
+        append(1, 2, "k", "c,d", 40, 50),
+        get(2, 2, "k", "a,b,c,d", 60, 70),
+        put(1, 3, "k", "a", 80, 90),
+        append(1, 4, "k", "b", 100, 110),
+        get(2, 3, "k", "a,b", 120, 130),
+    ]
+    assert check_history(history).status == OK
+    history.append(get(2, 4, "k", "a,b,c,d", 140, 150))
+    assert check_history(history).status == VIOLATION
+
+
+def test_a_read_must_match_the_whole_state():
+    for wrong in ("x", "x,y,", ",x,y", "x,,y", "xx,y", "y,x", "x,y,y", ""):
+        history = [append(1, 1, "k", "x", 0, 10), append(1, 2, "k", "y", 20, 30), get(2, 1, "k", wrong, 40, 50)]
+        assert check_history(history).status == VIOLATION, wrong
+
+
 def test_single_append_read_once_is_ok():
     history = [append(1, 1, "k", "x", 0, 50), append(2, 1, "k", "y", 10, 20), get(3, 1, "k", "y,x", 60, 70)]
     assert check_history(history).status == OK
@@ -339,6 +364,14 @@ def test_literal_greedy_shrinking_reduces_a_stale_read_to_a_lone_get():
     assert minimal
     assert [operation.op for operation in shrunk] == ["get"]
     assert_shrunk(check_history(shrunk), literal=True)
+
+
+def test_shrinking_out_of_budget_reports_a_violating_but_unproven_sub_history():
+    history = _time_ordered(pathological_history(3, 4) + [get(98, 1, "k", "never", 0, 10)])
+    shrunk, minimal, steps = _minimise(history, 10_000, 5)
+    assert not minimal
+    assert steps <= 5
+    assert not brute_force_linearizable(shrunk)
 
 
 # The budget.
@@ -536,3 +569,25 @@ def test_same_input_same_result_whatever_the_input_order():
         again = check_history(order)
         assert again.render() == first.render()
         assert again.to_facts() == first.to_facts()
+
+
+DETERMINISM_SCRIPT = """
+from raftfuzz.client import Operation
+from raftfuzz.linearizability import check_history
+history = [Operation(c, s, "append", f"k{(c * s) % 3}", f"c{c}.{s}", 10 * s + c, 10 * s + c + 15)
+           for c in range(1, 4) for s in range(1, 30)]
+history.append(Operation(9, 1, "get", "k1", None, 1000, 1010, "c1.1,c1.1"))
+print(check_history(history).render())
+"""
+
+
+def test_same_result_under_any_hash_seed():
+    outputs = set()
+    for hash_seed in ("0", "1", "12345"):
+        environment = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]),
+                           PYTHONHASHSEED=hash_seed)
+        completed = subprocess.run([sys.executable, "-c", DETERMINISM_SCRIPT], env=environment,
+                                   capture_output=True, text=True, timeout=60, check=True)
+        outputs.add(completed.stdout)
+    assert len(outputs) == 1
+    assert "key 'k1'" in outputs.pop()
