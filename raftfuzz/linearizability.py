@@ -10,8 +10,8 @@ searched twice. The set is an int bitmask over the key's operations.
 
 Keys are independent in the model, so each key's sub-history is checked on
 its own (P-compositionality, Herlihy & Wing): the history is linearizable iff
-every key's sub-history is, and the search space is the product of small
-spaces instead of one large one.
+every key's sub-history is, and the cost is a sum of small searches instead
+of one search over their product.
 
 Sequential model, per key. The state is None (absent) or a string.
 
@@ -35,6 +35,13 @@ operation is — leaving a pending write out is the same as placing it last.
 Verdicts are exact: "violation" means no linearization exists, proven by an
 exhausted search, and "unknown" means the per-key step budget ran out first.
 A budget that runs out is never reported as a violation.
+
+Shrinking. A violation is reported with a small sub-history of the failing
+key that is still non-linearizable: pending operations are dropped first,
+then chunks of operations, then single ones, keeping each drop the search
+proves harmless to the verdict. A write whose value a kept get returned is
+never dropped, so a stale read is shown with the write it saw and the write
+it missed rather than as a lone read of a value nobody wrote.
 
 Usage by the simulator::
 
