@@ -62,8 +62,10 @@ class SafetyChecker:
 
     def check_ready(self, node, ready: Ready) -> None:
         """Checks what the node is about to persist, send and apply."""
+        if ready.snapshot is not None:
+            self._check_snapshot(node, ready.snapshot)
         for message in ready.messages:
-            if type(message) is RequestVoteResponse and message.granted:
+            if type(message) is RequestVoteResponse and message.granted and not message.pre_vote:
                 self._check_vote(message)
         if ready.entries_from is not None:
             self._check_log_matching(node, ready)
@@ -82,14 +84,6 @@ class SafetyChecker:
                 facts={"before": previous_commit, "after": commit_index},
             )
         self.commit_seen[node.id] = commit_index
-        if commit_index > previous_commit:
-            self._learn_commits(node, commit_index)
-        if node.role == Role.LEADER:
-            self._check_leader(node)
-        else:
-            self.leader_tail.pop(node.id, None)
-
-    def _learn_commits(self, node, commit_index: int) -> None:
         last_index = node.last_index()
         if commit_index > last_index:
             raise SafetyViolation(
@@ -98,11 +92,19 @@ class SafetyChecker:
                 nodes=(node.id,),
                 facts={"commit_index": commit_index, "last_index": last_index},
             )
+        if commit_index > previous_commit:
+            self._learn_commits(node, commit_index)
+        if node.role == Role.LEADER:
+            self._check_leader(node)
+        else:
+            self.leader_tail.pop(node.id, None)
+
+    def _learn_commits(self, node, commit_index: int) -> None:
         committed_terms = self.committed_terms
         bounds = self.commit_term_bounds
         bound = max(bounds[-1], node.term)
         for index in range(len(committed_terms), commit_index + 1):
-            committed_terms.append(node.term_at(index))
+            committed_terms.append(_term_or_none(node, index))
             bounds.append(bound)
 
     def _check_vote(self, vote: RequestVoteResponse) -> None:
@@ -134,7 +136,10 @@ class SafetyChecker:
             self._check_leader_completeness(node)
         else:
             _, previous_last, previous_last_term = tail
-            if last_index < previous_last or node.term_at(previous_last) != previous_last_term:
+            # An entry compacted into the snapshot is committed, hence kept.
+            if last_index < previous_last or (
+                previous_last >= node.log_start() and node.term_at(previous_last) != previous_last_term
+            ):
                 raise SafetyViolation(
                     LEADER_APPEND_ONLY,
                     f"leader {node.id} of term {term} removed or overwrote entry {previous_last}",
@@ -156,10 +161,15 @@ class SafetyChecker:
         committed = bisect_left(self.commit_term_bounds, node.term) - 1
         if committed <= 0:
             return
+        if committed < node.log_start():
+            # The entry is inside the leader's snapshot, which holds only
+            # committed entries: check the snapshot's last entry instead.
+            committed = min(node.log_start(), len(self.committed_terms) - 1)
         expected_term = self.committed_terms[committed]
-        has_entry = node.last_index() >= committed and node.term_at(committed) == expected_term
-        if not has_entry:
-            actual = node.term_at(committed) if node.last_index() >= committed else None
+        if expected_term is None:
+            return  # learned through a snapshot: the term is unknown here
+        actual = _term_or_none(node, committed)
+        if actual != expected_term:
             raise SafetyViolation(
                 LEADER_COMPLETENESS,
                 f"node {node.id} became leader of term {node.term} without committed entry "
@@ -197,6 +207,20 @@ class SafetyChecker:
                 )
             previous_term = entry.term
 
+    def _check_snapshot(self, node, snapshot) -> None:
+        """A snapshot stands for the entries up to its last index having been
+        applied: it must agree with what was applied there."""
+        existing = self.applied.get(snapshot.last_index)
+        if existing is not None and existing[0] != snapshot.last_term:
+            raise SafetyViolation(
+                STATE_MACHINE_SAFETY,
+                f"node {node.id} holds a snapshot through entry {snapshot.last_index} of term "
+                f"{snapshot.last_term}, but node {existing[2]} applied an entry of term {existing[0]} there",
+                nodes=(existing[2], node.id),
+                facts={"index": snapshot.last_index, "snapshot_term": snapshot.last_term,
+                       "applied_term": existing[0]},
+            )
+
     def _check_applied(self, node, entries) -> None:
         applied = self.applied
         for entry in entries:
@@ -214,6 +238,14 @@ class SafetyChecker:
                         "second": {"node": node.id, "term": entry.term, "command": _describe(entry.command)},
                     },
                 )
+
+
+def _term_or_none(node, index: int) -> int | None:
+    """The term of entry ``index`` in the node's log, or None when it is
+    compacted into the snapshot or past the end."""
+    if node.log_start() <= index <= node.last_index():
+        return node.term_at(index)
+    return None
 
 
 def _describe(command) -> str | None:

@@ -6,8 +6,9 @@ so their requests and replies suffer the same loss, duplication and delay
 client has at most one operation outstanding: it sends it to the node it
 believes is leader, follows redirects, and on silence for
 ``RETRY_TIMEOUT_TICKS`` tries the next node with the same operation. That
-retry is what makes duplicate execution possible, which is why the history
-records every invocation and every completion with simulated times.
+retry is what makes duplicate execution possible (client sessions exist to
+prevent it), which is why the history records every invocation and every
+completion with simulated times. Operations are puts, appends and gets.
 """
 
 from dataclasses import dataclass
@@ -35,12 +36,12 @@ class Operation:
 
 class Client:
     def __init__(self, endpoint: int, node_count: int, think_ticks: int, key_count: int,
-                 put_per_256: int, rng) -> None:
+                 write_per_256: int, rng) -> None:
         self.endpoint = endpoint
         self.node_count = node_count
         self.think_ticks = think_ticks
         self.key_count = key_count
-        self.put_per_256 = put_per_256
+        self.write_per_256 = write_per_256
         self.rng = rng
         self.leader_guess = endpoint % node_count
         self.seq = 0
@@ -85,8 +86,11 @@ class Client:
     def _invoke(self, now_us: int, history: list[Operation]) -> ClientRequest:
         self.seq += 1
         key = f"k{self.rng.below(self.key_count)}"
-        if self.rng.below(256) < self.put_per_256:
-            operation = Operation(self.endpoint, self.seq, "put", key, f"c{self.endpoint}.{self.seq}", now_us)
+        if self.rng.below(256) < self.write_per_256:
+            # Appends make a duplicated write visible to later reads; puts
+            # make lost and reordered writes visible.
+            op = "append" if self.rng.below(2) else "put"
+            operation = Operation(self.endpoint, self.seq, op, key, f"c{self.endpoint}.{self.seq}", now_us)
         else:
             operation = Operation(self.endpoint, self.seq, "get", key, None, now_us)
         history.append(operation)

@@ -12,7 +12,9 @@ from typing import NamedTuple
 class Command(NamedTuple):
     """A client operation as it travels through the log.
 
-    ``client`` and ``seq`` identify the invocation; ``op`` is "put" or "get".
+    ``client`` and ``seq`` identify the invocation (and the client session);
+    ``op`` is "put", "append" or "get". Gets are served by ReadIndex and never
+    enter the log.
     """
 
     client: int
@@ -30,12 +32,27 @@ class Entry(NamedTuple):
     command: Command | None
 
 
+class Snapshot(NamedTuple):
+    """The state machine up to ``last_index``: key-value pairs and client
+    sessions (client, last applied seq, its result), both sorted, so equal
+    states are equal snapshots."""
+
+    last_index: int
+    last_term: int
+    store: tuple[tuple[str, str], ...]
+    sessions: tuple[tuple[int, int, str | None], ...]
+
+
 class RequestVote(NamedTuple):
+    """A vote request; with ``pre_vote`` a PreVote (Raft thesis §9.6): ``term``
+    is the term the candidate would campaign in, and nobody changes state."""
+
     src: int
     dst: int
     term: int
     last_log_index: int
     last_log_term: int
+    pre_vote: bool = False
 
 
 class RequestVoteResponse(NamedTuple):
@@ -43,6 +60,7 @@ class RequestVoteResponse(NamedTuple):
     dst: int
     term: int
     granted: bool
+    pre_vote: bool = False
 
 
 class AppendEntries(NamedTuple):
@@ -53,6 +71,20 @@ class AppendEntries(NamedTuple):
     prev_term: int
     entries: tuple[Entry, ...]
     leader_commit: int
+    # Echoed back by the follower; a leader serving a ReadIndex read waits for
+    # a quorum to echo a round started after the read arrived.
+    read_round: int = 0
+
+
+class InstallSnapshot(NamedTuple):
+    """Sent instead of AppendEntries when the entries a follower needs were
+    compacted away. Answered with an AppendEntriesResponse."""
+
+    src: int
+    dst: int
+    term: int
+    snapshot: Snapshot
+    read_round: int = 0
 
 
 class AppendEntriesResponse(NamedTuple):
@@ -70,6 +102,7 @@ class AppendEntriesResponse(NamedTuple):
     success: bool
     match_index: int
     reject_hint: int
+    read_round: int = 0
 
 
 class ClientRequest(NamedTuple):
@@ -98,6 +131,7 @@ Message = (
     | RequestVoteResponse
     | AppendEntries
     | AppendEntriesResponse
+    | InstallSnapshot
     | ClientRequest
     | ClientResponse
 )

@@ -9,21 +9,33 @@ so instrument only the node's module for coverage.
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from raftfuzz.messages import Entry
+from raftfuzz.messages import Entry, Snapshot
 
 
 class Role(IntEnum):
     FOLLOWER = 0
     CANDIDATE = 1
     LEADER = 2
+    PRE_CANDIDATE = 3
 
 
 @dataclass(frozen=True)
 class NodeConfig:
-    """Timing of one node, in ticks. Validated on construction."""
+    """Timing (in ticks) and options of one node. Validated on construction.
+
+    ``pre_vote``: campaign only after a PreVote round a quorum grants (Raft
+    thesis §9.6), so a node that was cut off does not disrupt the cluster.
+    ``check_quorum``: a leader that has not heard from a quorum for an
+    election timeout steps down (thesis §6.2).
+    ``snapshot_threshold``: compact the log once this many applied entries
+    follow the last snapshot.
+    """
 
     election_timeout_ticks: int
     heartbeat_ticks: int
+    pre_vote: bool = False
+    check_quorum: bool = False
+    snapshot_threshold: int = 64
 
     def __post_init__(self) -> None:
         if self.election_timeout_ticks < 2:
@@ -32,15 +44,19 @@ class NodeConfig:
             raise ValueError("heartbeat_ticks must be at least 1")
         if self.heartbeat_ticks >= self.election_timeout_ticks:
             raise ValueError("heartbeat_ticks must be below election_timeout_ticks")
+        if self.snapshot_threshold < 1:
+            raise ValueError("snapshot_threshold must be at least 1")
 
 
 @dataclass(frozen=True)
 class PersistentState:
-    """What survives a crash: Raft's currentTerm, votedFor and log."""
+    """What survives a crash: Raft's currentTerm, votedFor, the last snapshot
+    and the log entries after it (contiguous from snapshot.last_index + 1)."""
 
     term: int = 0
     voted_for: int | None = None
     entries: tuple[Entry, ...] = ()
+    snapshot: Snapshot | None = None
 
 
 @dataclass
@@ -49,9 +65,12 @@ class Ready:
 
     ``entries`` replace the stored log from ``entries_from`` on: the driver
     truncates its log to ``entries_from - 1`` and appends ``entries`` (which may
-    be empty when a suffix was only removed).
+    be empty when a suffix was only removed). ``snapshot`` is written (and
+    synced) before them; the log prefix it covers may be dropped lazily, so a
+    node must ignore stored entries at or below its snapshot on restart.
     """
 
+    snapshot: Snapshot | None = None
     hard_state: tuple[int, int | None] | None = None
     entries_from: int | None = None
     entries: list[Entry] = field(default_factory=list)

@@ -32,7 +32,10 @@ the few milliseconds between a vote being written and the election ending.
 After the last event the simulator heals every link, restarts crashed nodes
 and resumes paused ones, then runs ``quiet_ticks`` more.
 
-Byte layout (``FORMAT_VERSION``). A fixed 18-byte header, one byte per knob
+Node options are knobs too: PreVote, CheckQuorum and the snapshot threshold,
+so the fuzzer explores the cluster with and without each.
+
+Byte layout (``FORMAT_VERSION``). A fixed 20-byte header, one byte per knob
 (four for the seed), then 5-byte event records (time, verb, a, b, value). Each knob or event field is
 one fixed-size draw reduced into its valid range, so decoding is *total* (any
 byte string is a valid schedule) and *local* (changing one byte changes one
@@ -52,7 +55,7 @@ from enum import IntEnum
 
 FORMAT_VERSION = 1
 
-HEADER_SIZE = 18
+HEADER_SIZE = 20
 EVENT_SIZE = 5
 # Bounds a run's fault phase and the size of a readable report.
 MAX_EVENTS = 64
@@ -153,10 +156,12 @@ class Schedule:
     client_count: int = 1
     client_think_ticks: int = 1
     key_count: int = 1
-    put_per_256: int = 0
+    write_per_256: int = 0
     quiet_ticks: int = 50
     crash_after_sync_per_256: int = 0
     restart_after_ticks: int = 1
+    node_options: int = 0  # bit 0: PreVote, bit 1: CheckQuorum
+    snapshot_threshold: int = 64
     events: tuple[FaultEvent, ...] = ()
 
     def __post_init__(self) -> None:
@@ -169,6 +174,14 @@ class Schedule:
         times = [event.at_ticks for event in self.events]
         if times != sorted(times):
             raise ValueError("events must be ordered by time")
+
+    @property
+    def pre_vote(self) -> bool:
+        return bool(self.node_options & 1)
+
+    @property
+    def check_quorum(self) -> bool:
+        return bool(self.node_options & 2)
 
     def fault_end_ticks(self) -> int:
         """When the last fault fires; the heal-everything step comes one tick later."""
@@ -202,10 +215,12 @@ _KNOBS = (
     ("client_count", *_ranged(1, MAX_CLIENTS)),
     ("client_think_ticks", *_ranged(1, 8)),
     ("key_count", *_ranged(1, 4)),
-    ("put_per_256", *_ranged(0, 256)),
+    ("write_per_256", *_ranged(0, 256)),
     ("quiet_ticks", *_ranged(50, 16, 10)),
     ("crash_after_sync_per_256", *_ranged(0, 32)),
     ("restart_after_ticks", *_ranged(1, 16)),
+    ("node_options", *_ranged(0, 4)),
+    ("snapshot_threshold", *_ranged(4, 16, 4)),
 )
 assert 4 + len(_KNOBS) == HEADER_SIZE
 

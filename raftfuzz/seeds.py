@@ -17,11 +17,11 @@ def _events(*specs) -> tuple[FaultEvent, ...]:
 
 
 def seed_schedules() -> dict[str, Schedule]:
-    base = dict(election_timeout_ticks=6, heartbeat_ticks=2, client_count=2, put_per_256=160,
+    base = dict(election_timeout_ticks=6, heartbeat_ticks=2, client_count=2, write_per_256=160,
                 key_count=2, client_think_ticks=2)
     seeds = {
         "quiet-3": Schedule(seed=1, **base),
-        "quiet-5": Schedule(seed=2, node_count=5, **base),
+        "quiet-5": Schedule(seed=2, node_count=5, node_options=3, **base),
         "quiet-7-slow-net": Schedule(seed=3, node_count=7, latency_min_us=8_000,
                                      latency_max_us=30_000, **base),
         "lossy-dup-reorder": Schedule(seed=4, node_count=5, loss_per_256=40, duplicate_per_256=40,
@@ -31,12 +31,12 @@ def seed_schedules() -> dict[str, Schedule]:
         # Figure 8 of the Raft paper, for three nodes: entries of old terms
         # are replicated by later leaders while their authors crash and return.
         "figure-8": Schedule(seed=6, election_timeout_ticks=4, heartbeat_ticks=1, client_count=3,
-                             put_per_256=255, client_think_ticks=1, events=_events(
+                             write_per_256=255, client_think_ticks=1, events=_events(
             (20, Verb.ISOLATE, 0), (21, Verb.CRASH, 0), (30, Verb.CRASH, 1), (31, Verb.RESTART, 0),
             (32, Verb.HEAL_ALL), (45, Verb.CRASH, 0), (46, Verb.RESTART, 1), (60, Verb.CRASH, 1),
             (61, Verb.RESTART, 0), (75, Verb.CRASH, 0), (76, Verb.RESTART, 1), (90, Verb.RESTART, 0))),
         "figure-8-five": Schedule(seed=7, node_count=5, election_timeout_ticks=4, heartbeat_ticks=1,
-                                  client_count=3, put_per_256=255, client_think_ticks=1, events=_events(
+                                  client_count=3, write_per_256=255, client_think_ticks=1, events=_events(
             (20, Verb.SPLIT, 0, 0, 0b00011), (35, Verb.CRASH, 0), (36, Verb.HEAL_ALL),
             (50, Verb.SPLIT, 0, 0, 0b00110), (65, Verb.CRASH, 1), (66, Verb.RESTART, 0),
             (67, Verb.HEAL_ALL), (80, Verb.CRASH, 0), (81, Verb.RESTART, 1), (95, Verb.RESTART, 0))),
@@ -72,9 +72,9 @@ def seed_schedules() -> dict[str, Schedule]:
         "fast-elections": Schedule(seed=18, election_timeout_ticks=4, heartbeat_ticks=3,
                                    latency_min_us=10_000, latency_max_us=40_000, client_count=1),
         "many-keys-heavy-writes": Schedule(seed=19, client_count=3, client_think_ticks=1, key_count=4,
-                                           put_per_256=200, election_timeout_ticks=10, heartbeat_ticks=2),
+                                           write_per_256=200, election_timeout_ticks=10, heartbeat_ticks=2),
         "read-mostly": Schedule(seed=20, client_count=3, client_think_ticks=1, key_count=1,
-                                put_per_256=30, election_timeout_ticks=8, heartbeat_ticks=2),
+                                write_per_256=30, election_timeout_ticks=8, heartbeat_ticks=2),
         "mixed-faults": Schedule(seed=21, node_count=5, loss_per_256=10, duplicate_per_256=10,
                                  latency_max_us=12_000, **base, events=_events(
             (15, Verb.CRASH, 2), (25, Verb.PARTITION, 0, 1), (35, Verb.HOLD, 3, 4), (45, Verb.PAUSE, 1),
@@ -82,6 +82,31 @@ def seed_schedules() -> dict[str, Schedule]:
             (95, Verb.SKEW, 4, 0, 90), (105, Verb.ISOLATE, 4), (125, Verb.HEAL_ALL))),
         "restart-while-partitioned": Schedule(seed=22, **base, events=_events(
             (20, Verb.ISOLATE, 0), (30, Verb.CRASH, 0), (40, Verb.RESTART, 0), (80, Verb.HEAL_ALL))),
+        # A follower down while the others compact their logs must be caught
+        # up with InstallSnapshot.
+        "snapshot-catch-up": Schedule(seed=23, snapshot_threshold=4, client_count=3, write_per_256=230,
+                                      client_think_ticks=1, election_timeout_ticks=8, heartbeat_ticks=2,
+                                      events=_events((10, Verb.CRASH, 2), (120, Verb.RESTART, 2),
+                                                     (121, Verb.CRASH, 0), (160, Verb.RESTART, 0))),
+        # An isolated leader with CheckQuorum steps down; reads to it must
+        # not be served from its stale state.
+        "isolated-leader-reads": Schedule(seed=24, node_count=5, node_options=3, client_count=3,
+                                          write_per_256=128, key_count=1, client_think_ticks=1,
+                                          election_timeout_ticks=8, heartbeat_ticks=2, events=_events(
+            (40, Verb.ISOLATE, 5), (120, Verb.HEAL_ALL), (130, Verb.ISOLATE, 5), (200, Verb.HEAL_ALL))),
+        "pre-vote-rejoin": Schedule(seed=25, node_options=1, election_timeout_ticks=6, heartbeat_ticks=2,
+                                    client_count=2, write_per_256=128, events=_events(
+            (30, Verb.ISOLATE, 1), (150, Verb.HEAL_ALL))),
+        # Retried writes across leader changes must apply once (sessions).
+        "retries-across-leader-changes": Schedule(seed=26, loss_per_256=60, client_count=3,
+                                                  write_per_256=255, key_count=1, client_think_ticks=1,
+                                                  election_timeout_ticks=5, heartbeat_ticks=1,
+                                                  snapshot_threshold=8, events=_events(
+            (30, Verb.CRASH, 3), (45, Verb.RESTART, 4), (70, Verb.CRASH, 3), (85, Verb.RESTART, 4),
+            (110, Verb.CRASH, 3), (125, Verb.RESTART, 4))),
+        "crash-after-sync": Schedule(seed=27, node_count=5, crash_after_sync_per_256=12,
+                                     restart_after_ticks=3, node_options=2, snapshot_threshold=12, **base,
+                                     events=_events((200, Verb.SKEW, 0, 0, 128))),
     }
     return seeds
 

@@ -7,10 +7,16 @@ dropped and unsynced disk writes are lost) and restarts (the node is rebuilt
 from its disk), pauses and resumes, clock skew (a node's tick interval), and
 per-link degradation (extra loss, duplication, delay). The background network
 applies the schedule's loss, duplication and latency range to every message.
-One tick after the last fault every link is healed, every crashed node
-restarted and every paused node resumed, and the run goes on for the
-schedule's quiet period, so a cluster that broke something while faults were
-active gets the chance to show it.
+One tick after the last fault every link is healed and made reliable (no
+loss, duplication or extra delay), every crashed node restarted and every
+paused node resumed, and the run goes on for the schedule's quiet period, so
+a cluster that broke something while faults were active gets the chance to
+show it — and, when the schedule's timing allows, until the cluster has
+shown progress or the liveness deadline has passed (raftfuzz.liveness).
+
+Checked: Raft's safety properties after every event (raftfuzz.checkers),
+liveness (raftfuzz.liveness), and at the end of the run the linearizability
+of the client history (raftfuzz.linearizability).
 
 Determinism. The core (C or its Python twin) owns the only RNG, the event
 queue, the network and the timers; this module decides nothing by itself.
@@ -33,6 +39,9 @@ from raftfuzz import core as core_module
 from raftfuzz.checkers import SafetyChecker
 from raftfuzz.client import Client, Operation
 from raftfuzz.disk import Disk
+from raftfuzz import linearizability as linearizability_module
+from raftfuzz.linearizability import check_history
+from raftfuzz.liveness import LivenessChecker, progress_checkable, progress_deadline_ticks
 from raftfuzz.node_interface import NodeConfig, Role
 from raftfuzz.schedule import (
     LATENCY_FLOOR_US,
@@ -47,9 +56,9 @@ from raftfuzz.schedule import (
 from raftfuzz.violations import Violation
 
 # Events per run unless the caller says otherwise: long enough for several
-# elections and a few hundred client operations, short enough for tens of
-# fuzz executions per second.
-DEFAULT_MAX_STEPS = 3_000
+# elections, a few hundred client operations and the liveness check after
+# the heal, short enough for tens of fuzz executions per second.
+DEFAULT_MAX_STEPS = 5_000
 # How many recent events a report shows.
 TRACE_TAIL = 64
 # A node hands out at most this many ready batches per event (apply → reply →
@@ -80,6 +89,7 @@ class RunResult:
     trace_tail: list[str]
     history: list[Operation]
     network: dict = field(default_factory=dict)
+    linearizability: str = "ok"  # or "unknown" (search budget spent) or "violation"
 
 
 class Simulation:
@@ -102,12 +112,13 @@ class Simulation:
             schedule.seed, self.endpoint_count, LATENCY_FLOOR_US
         )
         self.checker = SafetyChecker()
+        self.liveness = LivenessChecker(schedule)
         self.members = tuple(range(n))
         self.disks = [Disk() for _ in range(n)]
         self.nodes = [self._make_node(i) for i in range(n)]
         self.clients = [
             Client(n + i, n, schedule.client_think_ticks, schedule.key_count,
-                   schedule.put_per_256, self.core)
+                   schedule.write_per_256, self.core)
             for i in range(schedule.client_count)
         ]
         self.history: list[Operation] = []
@@ -129,7 +140,13 @@ class Simulation:
             self.core.push(self._at(event.at_ticks), KIND_FAULT, 0, 0, position)
         self.heal_at_us = self._at(schedule.fault_end_ticks() + 1)
         self.core.push(self.heal_at_us, KIND_HEAL_EVERYTHING, 0, 0, 0)
-        self.end_us = self.heal_at_us + schedule.quiet_ticks * TICK_US
+        self.quiet_end_us = self.heal_at_us + schedule.quiet_ticks * TICK_US
+        self.end_us = self.quiet_end_us
+        # Progress after the heal: None while not judged or not yet seen.
+        self.progress_deadline_ticks = progress_deadline_ticks(schedule)
+        self.awaiting_progress = False
+        if progress_checkable(schedule):
+            self.end_us = max(self.quiet_end_us, self.heal_at_us + self.progress_deadline_ticks * TICK_US)
 
     @staticmethod
     def _at(ticks: int) -> int:
@@ -139,18 +156,19 @@ class Simulation:
         return ticks * TICK_US + TICK_US // 2
 
     def _make_node(self, node_id: int):
-        config = NodeConfig(self.schedule.election_timeout_ticks, self.schedule.heartbeat_ticks)
+        s = self.schedule
+        config = NodeConfig(s.election_timeout_ticks, s.heartbeat_ticks, pre_vote=s.pre_vote,
+                            check_quorum=s.check_quorum, snapshot_threshold=s.snapshot_threshold)
         return self.node_class(node_id, self.members, config, self.core, self.disks[node_id].load())
 
-    def _configure_network(self, only: tuple[int, int] | None = None) -> None:
+    def _configure_network(self, *, reliable: bool = False) -> None:
         s = self.schedule
-        links = [only] if only else [
-            (src, dst) for src in range(self.endpoint_count) for dst in range(self.endpoint_count)
-            if src != dst
-        ]
-        for src, dst in links:
-            self.core.set_link_faults(src, dst, s.loss_per_256, s.duplicate_per_256, 256,
-                                      s.latency_min_us, s.latency_max_us)
+        loss, duplicate = (0, 0) if reliable else (s.loss_per_256, s.duplicate_per_256)
+        for src in range(self.endpoint_count):
+            for dst in range(self.endpoint_count):
+                if src != dst:
+                    self.core.set_link_faults(src, dst, loss, duplicate, 256, s.latency_min_us,
+                                              s.latency_max_us)
 
     # ------------------------------------------------------------------ run
 
@@ -172,6 +190,13 @@ class Simulation:
                         raise _Stop
                     self.step += 1
                     self._handle(time_us, kind, a, b, c)
+                    if self.awaiting_progress and self.liveness.progress_made(self.nodes):
+                        self.awaiting_progress = False
+                        self._log(0, "progress after the heal: one leader, pending operations done")
+                if self.now >= self.quiet_end_us and not self.awaiting_progress:
+                    break
+            if self.awaiting_progress:  # the deadline passed without progress
+                raise self.liveness.no_progress(self.nodes, self.progress_deadline_ticks)
         except _Stop:
             pass
         except Violation as found:
@@ -180,7 +205,17 @@ class Simulation:
             violation = found
             ended_by = "violation"
             self._log(0, f"VIOLATION {found}")
+        linearizability = "ok"
+        if violation is None:
+            checked = check_history(self.history)
+            linearizability = checked.status
+            if checked.status == linearizability_module.VIOLATION:
+                violation = checked.to_violation()
+                violation.step, violation.time_us = self.step, self.now
+                ended_by = "violation"
+                self._log(0, f"VIOLATION {violation}")
         return RunResult(
+            linearizability=linearizability,
             steps=self.step,
             time_us=self.now,
             trace_hash=self.hasher.hexdigest(),
@@ -201,6 +236,7 @@ class Simulation:
             message = self.messages[c]
             if b < self.node_count:
                 node_id = b
+                self.liveness.on_delivery(a, b)
                 if self.log_level >= 1:
                     self._log(1, f"deliver {self._describe_message(message)}")
                 self.nodes[b].step(message)
@@ -214,6 +250,7 @@ class Simulation:
                 if self.log_level >= 2:
                     self._log(2, f"tick n{a}")
                 self.nodes[a].tick()
+                self.liveness.on_tick(self.nodes[a])
             else:
                 self._send_all(a, self.clients[a - self.node_count].tick(time_us, self.history))
         elif kind == KIND_FAULT:
@@ -247,10 +284,14 @@ class Simulation:
         disk = self.disks[node_id]
         checker = self.checker
         for _ in range(MAX_READY_ROUNDS):
+            # Checked before each hand-off too, so a node whose broken state
+            # keeps it busy is reported as the violation it is.
+            checker.check_node(node)
             ready = node.ready()
             if ready is None:
-                checker.check_node(node)
                 return
+            if ready.snapshot is not None:
+                disk.write_snapshot(ready.snapshot)
             if ready.hard_state is not None:
                 disk.write_hard_state(*ready.hard_state)
             if ready.entries_from is not None:
@@ -258,6 +299,9 @@ class Simulation:
             if ready.must_sync:
                 disk.sync()
                 self._maybe_crash_after_sync(node_id)
+            if ready.snapshot is not None:
+                # Dropping the covered prefix needs no sync: see raftfuzz.disk.
+                disk.compact_log(ready.snapshot.last_index)
             checker.check_ready(node, ready)
             self._send_all(node_id, ready.messages)
             node.advance(ready)
@@ -386,6 +430,7 @@ class Simulation:
         node = self._make_node(node_id)
         self.nodes[node_id] = node
         self.crash_order.remove(node_id)
+        self.liveness.node_restarted(node_id)
         self.core.set_node_state(self.now, node_id, core_module.NODE_UP)
         self.checker.check_node(node)
 
@@ -397,13 +442,13 @@ class Simulation:
     def _heal_everything(self) -> None:
         self._log(0, "heal everything: links up, crashed nodes restarted, paused nodes resumed")
         self._heal_links()
-        for src in self.members:
-            for dst in self.members:
-                if src != dst:
-                    self._configure_network((src, dst))
+        self._configure_network(reliable=True)
         for node_id in self.members:
             self._restart(node_id)
             self._resume(node_id)
+        if progress_checkable(self.schedule):
+            self.liveness.start_progress_check(self.history)
+            self.awaiting_progress = True
 
     # -------------------------------------------------------------- tracing
 

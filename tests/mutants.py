@@ -1,6 +1,8 @@
 """Planted bugs: classic Raft mistakes as one-rule subclasses of the
 reference node. The fuzzer must find each; see tests/test_bugs_found.py."""
 
+from raftfuzz.messages import Entry
+from raftfuzz.node_interface import Role
 from raftfuzz.raft import RaftNode
 
 
@@ -35,3 +37,62 @@ class VoteWithoutLogCheck(RaftNode):
 
     def log_up_to_date(self, last_log_index: int, last_log_term: int) -> bool:
         return True
+
+
+class StaleReadWithoutReadIndex(RaftNode):
+    """A leader answers reads from its local state at once, without the
+    ReadIndex heartbeat round: a leader cut off from the majority keeps
+    serving values the new leader has overwritten. Breaks Linearizability."""
+
+    def serve_read(self, command) -> None:
+        self.reply_client(command, True, self.store.get(command.key))
+
+
+class DuplicateWriteAppliedTwice(RaftNode):
+    """No client sessions: a write retried after a leader change (or a lost
+    reply) is appended and applied again. Breaks Linearizability (a later
+    read sees the appended value twice)."""
+
+    def apply(self, command):
+        if command is None:
+            return None
+        return self.apply_to_store(command)
+
+    def on_client_request(self, message) -> None:
+        command = message.command
+        if self.role == Role.LEADER and command.op != "get":
+            index = self.append(self.term, command)
+            self.waiting_clients[index] = command
+            self.broadcast_append()
+            return
+        super().on_client_request(message)
+
+
+class SnapshotOverNewerEntries(RaftNode):
+    """InstallSnapshot without Figure 13's checks: any snapshot, even an old
+    or duplicated one, replaces the whole log and the state machine, so
+    entries the follower acknowledged (and may have committed) vanish.
+    Breaks CommitIndexWithinLog / LogMatching / StateMachineSafety."""
+
+    def on_install_snapshot(self, message) -> None:
+        if message.term < self.term:
+            super().on_install_snapshot(message)
+            return
+        self.follow(message.src)
+        snapshot = message.snapshot
+        self.log = [Entry(snapshot.last_index, snapshot.last_term, None)]
+        self.mark_unpersisted(snapshot.last_index + 1)
+        self.snapshot = snapshot
+        self.snapshot_dirty = True
+        self.restore_state_machine(snapshot)
+        self.last_applied = snapshot.last_index
+        self.reply_append(message, True, snapshot.last_index)
+
+
+class LeaderNeverStepsDown(RaftNode):
+    """CheckQuorum switched on but never acted upon: a leader cut off from
+    the majority stays leader, and its clients wait on it forever.
+    Breaks LeaderStepDown (liveness)."""
+
+    def check_quorum(self) -> None:
+        self.recently_active = set()

@@ -8,7 +8,7 @@ from raftfuzz.simulator import Simulation
 
 def schedule(*events, **knobs) -> Schedule:
     defaults = dict(seed=7, election_timeout_ticks=6, heartbeat_ticks=2, client_count=2,
-                    put_per_256=200, client_think_ticks=2, key_count=2, quiet_ticks=100)
+                    write_per_256=200, client_think_ticks=2, key_count=2, quiet_ticks=100)
     defaults.update(knobs)
     faults = tuple(sorted((FaultEvent(*spec) for spec in events), key=lambda event: event.at_ticks))
     return Schedule(events=faults, **defaults)

@@ -18,6 +18,9 @@ class FakeNode:
         self.log = [Entry(0, 0, None)] + [Entry(i + 1, t, None) for i, t in enumerate(terms)]
         self.commit_index = commit_index
 
+    def log_start(self):
+        return 0
+
     def last_index(self):
         return len(self.log) - 1
 
