@@ -13,6 +13,10 @@ environment for the same reason.
 Only the target's module (and the reference node it may extend) is
 instrumented, so coverage describes the Raft code, not the simulator.
 Crashes land in ``artifacts/`` unless ``-artifact_prefix`` says otherwise.
+
+With ``BUCKET_NAME`` (or ``RAFTFUZZ_STORE_DIR``) set, the corpus is pulled
+from the shared store first, new entries and crash reports are pushed while
+fuzzing and at exit; ``raftfuzz/fuzz_supervisor.py`` says how.
 """
 
 import os
@@ -64,6 +68,10 @@ def main(argv: list[str] | None = None) -> None:
         artifacts, libfuzzer = _artifact_directory(libfuzzer)
         os.makedirs(artifacts, exist_ok=True)
         os.environ["RAFTFUZZ_ARTIFACTS"] = artifacts
+        from raftfuzz.fuzz_supervisor import supervise, wants_sync
+
+        if wants_sync(libfuzzer):  # BUCKET_NAME or RAFTFUZZ_STORE_DIR: fuzz in a child, sync here
+            raise SystemExit(supervise(own, libfuzzer, artifacts))
         harness = _instrumented_harness(artifacts)
     except SystemExit:
         raise

@@ -2,12 +2,15 @@
 
     raftfuzz fuzz CORPUS... [libFuzzer flags]   coverage-guided (atheris)
     raftfuzz random [--runs N] [--seconds S]    random schedules, no feedback
-    raftfuzz replay FILE [--log-level L]        crash-<sha1>.json or a raw input
+    raftfuzz replay FILE [--log-level L]        crash-<sha1>.json or a raw input (or gs://...)
     raftfuzz decode FILE                        print the schedule an input means
     raftfuzz seed-corpus DIR                    write the built-in seed corpus
+    raftfuzz corpus pull|push|prune ...         the shared corpus (BUCKET_NAME)
+    raftfuzz crashes list|fetch|push ...        shared crash reports
+    raftfuzz sync [CORPUS_DIR]                  upload spooled crashes, push and pull
 
 Exit codes: 0 no violation, 1 harness error, 2 bad usage or input,
-3 safety violation, 4 liveness violation.
+3 safety violation, 4 liveness violation, 5 storage misconfigured or down.
 """
 
 import argparse
@@ -17,6 +20,8 @@ import sys
 from pathlib import Path
 
 from raftfuzz import core as core_module
+from raftfuzz import storage_cli
+from raftfuzz.storage import EXIT_STORAGE, StorageError
 from raftfuzz.violations import EXIT_HARNESS_ERROR, EXIT_OK, EXIT_USAGE
 
 LOG_ENV = "RAFTFUZZ_LOG"
@@ -66,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
 
     replay = commands.add_parser("replay", help="replay a crash report or a raw input")
     common(replay)
-    replay.add_argument("file", type=Path)
+    replay.add_argument("file", help="crash-<sha1>.json, a raw input, or gs://BUCKET/.../crash-<sha1>.json")
     replay.add_argument("--log-level", choices=("none", "info", "debug", "trace"),
                         help=f"trace detail (env {LOG_ENV}; default info)")
 
@@ -75,6 +80,11 @@ def _parser() -> argparse.ArgumentParser:
 
     seeds = commands.add_parser("seed-corpus", help="write the built-in seed corpus")
     seeds.add_argument("directory", type=Path)
+
+    def target_option(sub):
+        sub.add_argument("--target", help="node class as package.module:Class (default: the reference node)")
+
+    storage_cli.add_parsers(commands, target_option)
     return parser
 
 
@@ -90,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         return _dispatch(arguments)
     except KeyboardInterrupt:
         return 130
+    except StorageError as error:
+        print(f"raftfuzz: error: {error}", file=sys.stderr)
+        return EXIT_STORAGE
     except Exception as error:
         message = describe_error(error)
         if message is None:
@@ -106,7 +119,12 @@ def _dispatch(arguments) -> int:
 
         return run_random(arguments)
     if arguments.command == "replay":
-        return _replay(arguments)
+        if arguments.file.startswith("gs://"):
+            with storage_cli.DownloadedReport(arguments.file) as path:
+                return _replay(arguments, path)
+        return _replay(arguments, Path(arguments.file))
+    if arguments.command in ("corpus", "crashes", "sync"):
+        return storage_cli.dispatch(arguments)
     if arguments.command == "decode":
         from raftfuzz.schedule import decode
 
@@ -121,12 +139,11 @@ def _dispatch(arguments) -> int:
     raise AssertionError(arguments.command)
 
 
-def _replay(arguments) -> int:
+def _replay(arguments, path: Path) -> int:
     from raftfuzz.harness import Harness
     from raftfuzz.report import load_report
     from raftfuzz.target import load_target, target_spec
 
-    path: Path = arguments.file
     expected = None
     if path.suffix == ".json":
         data, report = load_report(path)

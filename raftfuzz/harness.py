@@ -8,6 +8,7 @@ from the environment: ``RAFTFUZZ_TARGET``, ``MAX_STEPS``,
 
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,9 @@ class Harness:
     max_steps: int
     artifacts: Path
     core_name: str
+    # Called with the report's path once a crash is safely on local disk; the
+    # shared-store upload hooks in here (see raftfuzz/crash_upload.py).
+    on_crash: Callable[[Path], None] | None = None
 
     @classmethod
     def from_settings(cls, node_class, *, target: str | None = None, max_steps=None,
@@ -74,4 +78,6 @@ class Harness:
             f"{result.steps} (trace {result.trace_hash}); report {path}",
             file=sys.stderr,
         )
+        if self.on_crash is not None:
+            self.on_crash(path)
         return path

@@ -4,8 +4,13 @@ The baseline coverage guidance has to beat. Inputs come from a seeded
 generator, so a campaign is repeatable, and every violation is saved as an
 ordinary crash report (the first of each signature; later ones are counted).
 ``FUZZ_MODE=random`` in the container runs this.
+
+With a shared store configured (``BUCKET_NAME`` or ``RAFTFUZZ_STORE_DIR``),
+crash reports left in the spool are uploaded first and each new one right
+after it is written; random mode has no corpus to share.
 """
 
+import os
 import random
 import sys
 import time
@@ -28,6 +33,9 @@ def run_random(arguments) -> int:
     spec = target_spec(arguments.target)
     harness = Harness.from_settings(load_target(spec), target=spec, max_steps=arguments.max_steps,
                                     artifacts=arguments.artifacts)
+    uploader = _crash_uploader(harness.artifacts)
+    if uploader is not None:
+        harness.on_crash = uploader.upload_quietly
     generator = random.Random(arguments.seed)
     started = time.monotonic()
     signatures: dict[str, int] = {}
@@ -59,3 +67,23 @@ def run_random(arguments) -> int:
     print(f"random: {runs} runs in {elapsed:.1f}s ({runs / max(elapsed, 1e-9):.1f} runs/s), "
           f"{sum(signatures.values())} violations, {len(signatures)} signatures", file=sys.stderr)
     return first_exit_code
+
+
+def _crash_uploader(artifacts):
+    """The uploader for the configured store, after uploading the spool; None
+    without a store. A store that fails here raises StorageError (exit 5)."""
+    from raftfuzz.corpus_sync import SYNC_ENV
+    from raftfuzz.storage import configured_store
+
+    if os.environ.get(SYNC_ENV) == "0":
+        return None
+    store = configured_store()
+    if store is None:
+        return None
+    from raftfuzz.crash_upload import CrashUploader
+
+    store.check()
+    uploader = CrashUploader(store, artifacts)
+    result = uploader.upload_spool()
+    print(f"random: crash reports to {store.describe()}: {result.summary()}", file=sys.stderr)
+    return uploader

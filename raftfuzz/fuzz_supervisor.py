@@ -1,0 +1,175 @@
+"""Fuzzing against a shared store: a small supervisor around the fuzzer.
+
+With a store configured (``BUCKET_NAME`` or ``RAFTFUZZ_STORE_DIR``),
+``python -m raftfuzz.atheris_main CORPUS_DIR... [flags]`` does this:
+
+1. checks the store: misconfigured or unreachable is one line and exit 5;
+2. uploads crash reports that earlier runs left in the spool;
+3. pulls the shared corpus into the first corpus directory (where libFuzzer
+   writes new entries);
+4. runs the fuzzer as a child process: the same command with
+   ``RAFTFUZZ_SYNC=0``;
+5. while it runs, uploads each new crash report within
+   ``CRASH_POLL_SECONDS`` of its being written, and pushes new corpus entries
+   every ``RAFTFUZZ_SYNC_INTERVAL`` seconds (default 60);
+6. when the fuzzer exits, or on SIGTERM / SIGINT (forwarded to it; SIGTERM is
+   what Kubernetes sends), uploads and pushes one last time, then exits with
+   the fuzzer's exit code.
+
+Why a process and not a thread inside the fuzzer: libFuzzer ends a run with
+``exit()``, and a crash, a timeout or its own SIGTERM handler with
+``_Exit()``; neither runs Python's ``atexit`` or ``finally``, so a final push
+from inside the fuzzer could not be relied on. An uploader thread would also
+take the GIL from the instrumented fuzz loop. From outside, every way the
+fuzzer can end looks the same, including ``-jobs`` and ``-fork`` children.
+
+Failures after the start never stop the fuzzer: a crash that cannot be
+uploaded stays in the spool (one line says so) and is retried at the next
+interval, by the next run, or by ``raftfuzz sync``.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from raftfuzz.corpus_sync import SYNC_ENV, CorpusSync
+from raftfuzz.crash_upload import CrashUploader
+from raftfuzz.storage import BUCKET_ENV, EXIT_STORAGE, STORE_DIR_ENV, StorageError, configured_store
+
+INTERVAL_ENV = "RAFTFUZZ_SYNC_INTERVAL"
+# How often the spool is checked for new crash reports: a directory listing,
+# cheap enough to do every couple of seconds so reports leave the machine
+# promptly (libFuzzer stops at the first crash, so this mostly matters for
+# -jobs and -fork).
+CRASH_POLL_SECONDS = 2.0
+# How often new corpus entries are pushed, and how long to leave a store that
+# failed alone: frequent enough that a killed pod loses at most a minute of
+# corpus, rare enough that the store is never busy with one worker.
+DEFAULT_INTERVAL_SECONDS = 60.0
+# libFuzzer flags under which the fuzzer does not fuzz a corpus directory
+# (merging, minimising, replaying): these run exactly as without a store.
+_NOT_FUZZING = ("-merge=", "-set_cover_merge=", "-merge_inner=", "-merge_control_file=",
+                "-minimize_crash=", "-minimize_crash_internal_step=", "-cleanse_crash=",
+                "-analyze_dict=", "-help=")
+
+
+def log(message: str) -> None:
+    print(f"raftfuzz: sync: {message}", file=sys.stderr, flush=True)
+
+
+def wants_sync(libfuzzer: list[str], environ=None) -> bool:
+    environ = os.environ if environ is None else environ
+    if environ.get(SYNC_ENV) == "0" or not (environ.get(BUCKET_ENV) or environ.get(STORE_DIR_ENV)):
+        return False
+    for argument in libfuzzer:
+        if argument.startswith(_NOT_FUZZING) and argument.partition("=")[2] not in ("", "0"):
+            return False
+        if not argument.startswith("-") and os.path.isfile(argument):
+            return False  # replaying inputs, not fuzzing
+    return True
+
+
+def interval_seconds() -> float:
+    value = os.environ.get(INTERVAL_ENV)
+    if not value:
+        return DEFAULT_INTERVAL_SECONDS
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise StorageError(f"{INTERVAL_ENV}={value!r} is not a number of seconds") from None
+    if not 1 <= seconds <= 24 * 3600:
+        raise StorageError(f"{INTERVAL_ENV}={value!r} is outside 1..86400 seconds")
+    return seconds
+
+
+class Supervisor:
+    def __init__(self, store, target: str, artifacts: str, corpus_directory: str | None) -> None:
+        self.store = store
+        self.uploader = CrashUploader(store, artifacts)
+        self.corpus = CorpusSync(store, target) if corpus_directory else None
+        self.corpus_directory = corpus_directory
+        self.interval = interval_seconds()
+        self.crashes_paused_until = 0.0
+
+    def start(self) -> None:
+        """Steps 1–3; StorageError here stops the run."""
+        self.store.check()
+        self.upload_crashes(final=True, raise_errors=True)
+        if self.corpus is not None:
+            transfer = self.corpus.pull(self.corpus_directory)
+            log(transfer.summary("pulled", self.corpus.where()))
+
+    def upload_crashes(self, *, final: bool = False, raise_errors: bool = False) -> None:
+        if not final and time.monotonic() < self.crashes_paused_until:
+            return
+        if not self.uploader.spooled():
+            return
+        try:
+            result = self.uploader.upload_spool()
+        except StorageError as error:
+            if raise_errors:
+                raise
+            self.crashes_paused_until = time.monotonic() + self.interval
+            log(f"crash reports kept in {self.uploader.artifacts} for the next sync: {error}")
+            return
+        log(f"crash reports to {self.store.describe()}: {result.summary()}")
+
+    def push_corpus(self) -> None:
+        if self.corpus is None:
+            return
+        try:
+            transfer = self.corpus.push([self.corpus_directory])
+        except StorageError as error:
+            log(f"corpus entries kept in {self.corpus_directory} for the next push: {error}")
+            return
+        if transfer.moved:
+            log(transfer.summary("pushed", self.corpus.where()))
+
+    def run(self, command: list[str]) -> int:
+        environment = dict(os.environ, **{SYNC_ENV: "0"})
+        child = subprocess.Popen(command, env=environment)
+
+        def forward(signum, frame):
+            if child.poll() is None:
+                child.send_signal(signum)
+
+        previous = {number: signal.signal(number, forward) for number in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            next_push = time.monotonic() + self.interval
+            while True:
+                try:
+                    child.wait(timeout=CRASH_POLL_SECONDS)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                self.upload_crashes()
+                if time.monotonic() >= next_push:
+                    self.push_corpus()
+                    next_push = time.monotonic() + self.interval
+            # The final round runs with signals still forwarded, so a second
+            # SIGTERM during it does not kill the supervisor mid-upload.
+            self.upload_crashes(final=True)
+            self.push_corpus()
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+        code = child.returncode
+        return 128 - code if code < 0 else code
+
+
+def supervise(own: list[str], libfuzzer: list[str], artifacts: str) -> int:
+    from raftfuzz.target import split_target, target_spec
+
+    target = target_spec()
+    split_target(target)  # a malformed target fails here, before any transfer
+    corpus_directory = next((argument for argument in libfuzzer if not argument.startswith("-")), None)
+    try:
+        store = configured_store()
+        supervisor = Supervisor(store, target, artifacts, corpus_directory)
+        supervisor.start()
+    except StorageError as error:
+        print(f"raftfuzz: error: {error}", file=sys.stderr)
+        return EXIT_STORAGE
+    return supervisor.run([sys.executable, "-m", "raftfuzz.atheris_main", *own, *libfuzzer])
