@@ -56,12 +56,13 @@ class Transfer:
     present: int = 0    # already on the other side
     skipped: int = 0    # too large, unreadable or not matching its name
     seconds: float = 0.0
+    workers: int = TRANSFER_WORKERS
 
     def summary(self, verb: str, where: str) -> str:
         text = f"{verb} {self.moved} entries, {self.present} already in {where}"
         if self.skipped:
             text += f", {self.skipped} skipped"
-        return text + f" ({self.seconds:.1f}s, {TRANSFER_WORKERS} parallel transfers)"
+        return text + f" ({self.seconds:.1f}s, up to {self.workers} parallel transfers)"
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -142,7 +143,8 @@ class CorpusSync:
 
         outcomes = run_parallel(download, missing, self.workers)
         return Transfer(moved=outcomes.count("moved"), present=len(remote) - len(missing),
-                        skipped=outcomes.count("skipped"), seconds=time.monotonic() - started)
+                        skipped=outcomes.count("skipped"), seconds=time.monotonic() - started,
+                        workers=self.workers)
 
     def push(self, directories) -> Transfer:
         """Uploads local entries the store is not known to hold, create-only."""
@@ -165,7 +167,8 @@ class CorpusSync:
         outcomes = run_parallel(upload, new, self.workers)
         return Transfer(moved=outcomes.count("moved"),
                         present=len(local) - len(new) + outcomes.count("present"),
-                        skipped=skipped + outcomes.count("skipped"), seconds=time.monotonic() - started)
+                        skipped=skipped + outcomes.count("skipped"), seconds=time.monotonic() - started,
+                        workers=self.workers)
 
 
 @dataclass

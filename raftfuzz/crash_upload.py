@@ -7,8 +7,10 @@ touches the network, so a crash survives a bucket that is down. Uploading
 one report, every step create-only and therefore safe to repeat:
 
 1. ``crashes/<signature>/occurrences/<sha1>.json`` — a small record of who
-   found which input and when. Named by the input, so a retried upload, or
-   the same input found by two workers, is one occurrence.
+   found which input and when, with the input itself (a few hundred bytes),
+   so no crashing input is lost even when its full report is not uploaded.
+   Named by the input, so a retried upload, or the same input found by two
+   workers, is one occurrence.
 2. ``crashes/<signature>/signature.json`` — a claim naming the input that
    holds the signature's report. Creating it is atomic, so when many workers
    find one bug at once exactly one of them wins.
@@ -96,7 +98,11 @@ class CrashUploader:
         report_path = Path(report_path)
         data, report = load_report(report_path)
         sha1 = report["input"]["sha1"]
-        folder = signature_folder(str(report.get("signature") or "unknown"))
+        try:
+            folder = signature_folder(str(report.get("signature") or "unknown"))
+        except StorageError:
+            raise ReportError(f"{report_path}: signature {report.get('signature')!r} cannot name a "
+                              f"folder; the report was not written by raftfuzz") from None
         self.store.create(f"{folder}/{OCCURRENCES}/{sha1}.json", _occurrence(report, report_path))
         winner = self._claim(folder, sha1, report)
         if winner == sha1:
@@ -174,6 +180,7 @@ def _occurrence(report: dict, report_path: Path) -> bytes:
     violation = report.get("violation") or {}
     return (json.dumps({
         "sha1": report["input"]["sha1"],
+        "input_base64": report["input"]["base64"],
         "signature": report.get("signature"),
         "worker": worker_name(),
         "found_at": report_path.stat().st_mtime,
