@@ -629,11 +629,15 @@ class RaftNode:
         return result
 
     def apply_to_store(self, command: Command) -> str | None:
+        """Puts and appends return nothing; a get (which reaches the log only
+        in variants that read through it) returns the value."""
         if command.op == "put":
             self.store[command.key] = command.value
         elif command.op == "append":
             current = self.store.get(command.key)
             self.store[command.key] = command.value if current is None else f"{current},{command.value}"
+        else:
+            return self.store.get(command.key)
         return None
 
     # ------------------------------------------------------------ snapshots

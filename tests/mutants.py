@@ -11,15 +11,21 @@ class CommitPreviousTermByCounting(RaftNode):
     earlier term and commits it; a later leader without it overwrites it.
     Breaks LeaderCompleteness / StateMachineSafety.
 
-    Like the paper's basic algorithm, this node appends no no-op on election:
-    with the no-op, the first entries a new leader replicates always end in
-    one of its own term, which hides the wrong rule behind the right one."""
+    Like the paper's basic algorithm, this node appends no no-op on election
+    and serves reads through the log: with the no-op, the first entries a new
+    leader replicates always end in one of its own term, which hides the
+    wrong rule behind the right one."""
 
     def may_commit(self, index: int) -> bool:
         return True
 
     def append_election_noop(self) -> None:
         pass
+
+    def serve_read(self, command) -> None:
+        index = self.append(self.term, command)
+        self.waiting_clients[index] = command
+        self.broadcast_append()
 
 
 class VotedForNotPersisted(RaftNode):
@@ -96,3 +102,22 @@ class LeaderNeverStepsDown(RaftNode):
 
     def check_quorum(self) -> None:
         self.recently_active = set()
+
+
+class TruncateOnEveryAppend(RaftNode):
+    """A follower that matches prev_index deletes everything after it before
+    appending, even when the entries agree: a stale or duplicated
+    AppendEntries then erases entries it already acknowledged (and the leader
+    may have committed by counting that acknowledgement). Raft Figure 2
+    truncates only on a conflict for this reason. Breaks CommitIndexWithinLog,
+    LeaderCompleteness or StateMachineSafety."""
+
+    def on_append_entries(self, message) -> None:
+        if message.term >= self.term and self.log_start() <= message.prev_index < self.last_index():
+            if self.term_at(message.prev_index) == message.prev_term:
+                self.unsafe_truncate_after(message.prev_index)
+        super().on_append_entries(message)
+
+    def unsafe_truncate_after(self, index: int) -> None:
+        del self.log[index + 1 - self.log_start() :]
+        self.mark_unpersisted(index + 1)
