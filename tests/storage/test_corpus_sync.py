@@ -113,3 +113,15 @@ def test_cli_push_pull(gcs_store, tmp_path):
     pull = run_cli("raftfuzz", "corpus", "pull", str(tmp_path / "theirs"))
     assert pull.returncode == 0 and "pulled 2 entries" in pull.stdout
     assert contents(tmp_path / "theirs") == contents(tmp_path / "mine")
+
+
+def test_a_shared_directory_works_as_the_store_without_a_bucket(tmp_path):
+    store = tmp_path / "shared"
+    store.mkdir()
+    write_entries(tmp_path / "mine", [b"x", b"y"])
+    environment = {"BUCKET_NAME": "", "RAFTFUZZ_STORE_DIR": str(store)}
+    assert run_cli("raftfuzz", "corpus", "push", str(tmp_path / "mine"), env=environment).returncode == 0
+    pull = run_cli("raftfuzz", "corpus", "pull", str(tmp_path / "theirs"), env=environment)
+    assert pull.returncode == 0, pull.stderr
+    assert contents(tmp_path / "theirs") == contents(tmp_path / "mine")
+    assert contents(store / corpus_prefix(TARGET)) == contents(tmp_path / "mine")

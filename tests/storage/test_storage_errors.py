@@ -102,3 +102,20 @@ def test_no_store_configured(tmp_path):
     environment = {"BUCKET_NAME": "", "RAFTFUZZ_STORE_DIR": ""}
     assert_one_line_storage_error(run_cli("raftfuzz", "corpus", "pull", str(tmp_path), env=environment),
                                   "BUCKET_NAME", "RAFTFUZZ_STORE_DIR")
+
+
+def test_refusals_the_emulator_cannot_produce_are_one_line_too(gcs_store):
+    """fake-gcs-server has no IAM, so 403 and 401 are fed to the translation
+    directly, as the client raises them."""
+    from google.api_core.exceptions import Forbidden, Unauthorized
+    from google.auth.exceptions import RefreshError
+
+    from raftfuzz.gcs_store import _translate
+
+    forbidden = str(_translate(gcs_store, "create objects in", Forbidden("caller lacks storage.objects.create")))
+    assert "may not create objects in gs://" in forbidden and "roles/storage.objectAdmin" in forbidden
+    for error in (Unauthorized("invalid credentials"), RefreshError("invalid_grant: " + KEY_MARKER)):
+        message = str(_translate(gcs_store, "list objects in", error))
+        assert "were rejected" in message and "GOOGLE_APPLICATION_CREDENTIALS" in message
+        assert KEY_MARKER not in message
+    assert "\n" not in forbidden

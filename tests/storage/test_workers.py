@@ -15,6 +15,7 @@ from raftfuzz.corpus_sync import corpus_prefix
 from raftfuzz.crash_upload import list_crashes
 from raftfuzz.violations import EXIT_SAFETY
 from tests.conftest import REPO, run_cli
+from tests.storage.emulator import Emulator
 
 REFERENCE = "raftfuzz.raft:RaftNode"
 MUTANT = "tests.mutants:VoteWithoutLogCheck"
@@ -83,14 +84,7 @@ def test_four_workers_share_one_bucket(emulator, bucket, tmp_path):
         assert process.returncode == (0 if target == REFERENCE else 77) or not crashing, log[-3000:]
         assert "raftfuzz: sync: pulled" in log
 
-    from raftfuzz.storage import configured_store
-
-    os.environ.update(environment)  # noqa: the in-process store reads the environment
-    try:
-        store = configured_store()
-    finally:
-        for name in environment:
-            os.environ.pop(name, None)
+    store = _store(environment)
     # The corpus: exactly the union of what each worker holds locally.
     for target in (REFERENCE, MUTANT):
         prefix = corpus_prefix(target)
@@ -148,14 +142,78 @@ def test_sigterm_pushes_the_corpus_before_exit(emulator, bucket, tmp_path):
     process.wait(timeout=60)
     text = log.read_text()
     assert "Traceback" not in text, text[-3000:]
-    os.environ.update(environment)
-    try:
-        from raftfuzz.storage import configured_store
-
-        store = configured_store()
-    finally:
-        for name in environment:
-            os.environ.pop(name, None)
+    store = _store(environment)
     prefix = corpus_prefix(REFERENCE)
     assert {name[len(prefix):] for name in store.list(prefix)} == contents(worker / "corpus")
     assert "raftfuzz: sync: pushed" in text
+
+
+def test_a_bucket_that_dies_mid_run_costs_log_lines_not_crashes(crash_report, tmp_path):
+    """The emulator goes away while a worker fuzzes and a crash report
+    appears in its spool (as a -jobs child would write it): the fuzzer runs
+    to the end with its own exit code, the report stays on disk, and once
+    the bucket is back one `raftfuzz sync` uploads report and corpus."""
+    from tests.storage.conftest import spool_report
+
+    emulator = Emulator(tmp_path / "gcs").start()
+    try:
+        emulator.create_bucket("dies")
+        environment = {**emulator.environment("dies"), "RAFTFUZZ_SYNC_INTERVAL": "3",
+                       "RAFTFUZZ_STORAGE_RETRY_SECONDS": "1"}
+        worker = tmp_path / "worker"
+        process = start_worker(worker, REFERENCE, REPO / "corpus", 3, environment)
+        log = worker / "worker.log"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "INFO: Instrumenting" not in log.read_text():
+            time.sleep(0.2)
+        emulator.stop()
+        template, _ = crash_report
+        report = spool_report(template, worker / "artifacts", b"found while the bucket was down",
+                              "safety.LeaderCompleteness.VoteWithoutLogCheck")
+        process.wait(timeout=FUZZ_SECONDS + 120)
+        text = log.read_text()
+        assert process.returncode == 0, text[-3000:]
+        assert "Traceback" not in text, text[-3000:]
+        assert "crash reports kept in" in text and "corpus entries kept in" in text
+        assert report.exists() and report.with_suffix("").exists()
+
+        emulator.start()
+        sync = run_cli("raftfuzz", "sync", str(worker / "corpus"), "--artifacts", str(worker / "artifacts"),
+                       env=environment)
+        assert sync.returncode == 0, sync.stderr
+        assert "1 reported" in sync.stdout
+        store = _store(environment)
+        sha1 = report.stem.removeprefix("crash-")
+        assert store.exists(f"crashes/safety.LeaderCompleteness.VoteWithoutLogCheck/crash-{sha1}.json")
+        prefix = corpus_prefix(REFERENCE)
+        assert {name[len(prefix):] for name in store.list(prefix)} == contents(worker / "corpus")
+    finally:
+        emulator.stop()
+
+
+def test_random_mode_uploads_its_crash_reports(emulator, bucket, tmp_path):
+    environment = emulator.environment(bucket)
+    completed = run_cli("raftfuzz", "random", "--target", MUTANT, "--runs", "500", "--seed", "0",
+                        "--stop-on-violation", "--quiet", "--artifacts", str(tmp_path), env=environment)
+    assert completed.returncode == EXIT_SAFETY, completed.stderr[-2000:]
+    [path] = tmp_path.glob("crash-*.json")
+    report = json.loads(path.read_text())
+    [summary] = list_crashes(_store(environment))
+    assert summary.signature == report["signature"]
+    assert summary.reports == [path.name]
+    assert "Traceback" not in completed.stderr
+
+
+def _store(environment):
+    from raftfuzz.storage import configured_store
+
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
+    try:
+        return configured_store()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
