@@ -28,6 +28,8 @@ PROGRESS_AFTER_HEAL = "ProgressAfterHeal"
 # the progress check to apply; the factor also covers clocks running up to
 # twice as fast as nominal.
 TIMING_MARGIN = 8
+# Heartbeat periods that must fit in an election timeout (see above).
+HEARTBEATS_PER_TIMEOUT = 4
 # Election rounds allowed after the heal; split votes are independent
 # coin flips, so this bounds the chance of a false alarm far below one in a
 # billion runs while keeping a stuck cluster's run short.
@@ -35,7 +37,13 @@ ELECTION_ROUNDS = 20
 
 
 def progress_checkable(schedule: Schedule) -> bool:
-    return TIMING_MARGIN * schedule.latency_max_us <= schedule.election_timeout_ticks * TICK_US
+    """Raft's timing requirement, with room for skewed clocks: a round trip
+    fits many times in an election timeout, and a leader's heartbeats (from
+    a clock at up to 1.5x the nominal period) arrive well within the election
+    timeout of a follower whose clock runs at up to twice the nominal rate."""
+    fast_network = TIMING_MARGIN * schedule.latency_max_us <= schedule.election_timeout_ticks * TICK_US
+    frequent_heartbeats = HEARTBEATS_PER_TIMEOUT * schedule.heartbeat_ticks <= schedule.election_timeout_ticks
+    return fast_network and frequent_heartbeats
 
 
 def progress_deadline_ticks(schedule: Schedule) -> int:

@@ -212,6 +212,10 @@ class RaftNode:
         self.hard_state_dirty = True
 
     def become_follower(self, term: int, leader_id: int | None) -> None:
+        """Steps down (or up to a newer term). The election timer is left
+        alone: Raft Figure 2 restarts it only on hearing from the current
+        leader or granting a vote, so a node that keeps campaigning with a
+        stale log cannot hold everybody else's timers back forever."""
         if term > self.term:
             self.set_term(term)
         if self.role == Role.LEADER:
@@ -219,7 +223,6 @@ class RaftNode:
         self.role = Role.FOLLOWER
         self.leader_id = leader_id
         self.votes = set()
-        self.reset_election_timer()
 
     def campaign(self) -> None:
         if self.config.pre_vote:
