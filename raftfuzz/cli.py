@@ -8,6 +8,7 @@
     raftfuzz corpus pull|push|prune ...         the shared corpus (BUCKET_NAME)
     raftfuzz crashes list|fetch|push ...        shared crash reports
     raftfuzz sync [CORPUS_DIR]                  upload spooled crashes, push and pull
+    raftfuzz container                          the container entrypoint (FUZZ_MODE=..., see raftfuzz/container.py)
 
 Exit codes: 0 no violation, 1 harness error, 2 bad usage or input,
 3 safety violation, 4 liveness violation, 5 storage misconfigured or down.
@@ -95,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
 
         atheris_main.main(["raftfuzz fuzz", *argv[1:]])
         return EXIT_OK
+    if argv[:1] == ["container"]:
+        from raftfuzz import container
+
+        return container.main(argv[1:])
     arguments = _parser().parse_args(argv)
     try:
         return _dispatch(arguments)

@@ -1,0 +1,66 @@
+# raftfuzz container image: a builder stage compiles the C core into a wheel,
+# a slim runtime stage installs it and runs the entrypoint as a non-root user.
+#
+#   podman build --build-arg RAFTFUZZ_COMMIT="$(git rev-parse HEAD)" -t raftfuzz .
+#   docker run --rm -e FUZZ_MODE=fuzz -e FUZZ_SECONDS=600 raftfuzz
+#
+# BASE_IMAGE is any Debian-like image with Python 3.11-3.13 and the venv
+# module (python:3.11-slim-bookworm, or a local debootstrap base where no
+# registry is reachable). Everything runs through /opt/venv, so it does not
+# matter whether the base's Python is /usr/local/bin/python (the python
+# images) or /usr/bin/python3 (Debian's).
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+
+FROM ${BASE_IMAGE} AS builder
+# A build machine behind a TLS-intercepting proxy passes its CA bundle with
+# `-v host.crt:/build-ca.crt:ro --build-arg PIP_CERT=/build-ca.crt`; unset,
+# pip uses its own bundle.
+ARG PIP_CERT
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+# The C core needs a compiler; the python images have none, a build base may.
+# hadolint ignore=DL3008
+RUN if ! command -v gcc >/dev/null; then \
+        apt-get update \
+        && apt-get install -y --no-install-recommends gcc libc6-dev \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi
+RUN python3 -m venv /opt/venv
+WORKDIR /src
+COPY pyproject.toml setup.py MANIFEST.in README.md ./
+COPY csrc/ csrc/
+COPY docs/core.md docs/core.md
+COPY raftfuzz/ raftfuzz/
+# One wheel for raftfuzz (with the compiled core) and one for every
+# dependency, so the runtime stage installs offline. setup.py turns a failed
+# compile into a warning (right for a laptop, wrong for an image), so the
+# last step fails the build when the wheel lacks the extension.
+RUN /opt/venv/bin/pip wheel --wheel-dir /wheels . \
+    && /opt/venv/bin/python -c "import glob, sys, zipfile; \
+names = zipfile.ZipFile(glob.glob('/wheels/raftfuzz-*.whl')[0]).namelist(); \
+sys.exit(0 if any(n.startswith('raftfuzz/_core') and n.endswith('.so') for n in names) \
+         else 'the raftfuzz wheel has no C core: the compile failed, see above')"
+
+FROM ${BASE_IMAGE} AS runtime
+ARG RAFTFUZZ_COMMIT=unknown
+# A fixed numeric user, so Kubernetes' runAsNonRoot can check it without
+# reading /etc/passwd.
+RUN useradd --uid 10001 --user-group --home-dir /work --create-home --shell /usr/sbin/nologin raftfuzz
+# Installed from the builder's wheels through a bind mount, so the wheels
+# never become a layer of this image. The version is pinned by the wheel
+# built above from this very source, and dependencies by its metadata.
+# hadolint ignore=DL3013
+RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
+    python3 -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /wheels raftfuzz \
+    && /opt/venv/bin/python -c "from raftfuzz import core_c"
+ENV PATH=/opt/venv/bin:${PATH} \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    RAFTFUZZ_COMMIT=${RAFTFUZZ_COMMIT} \
+    RAFTFUZZ_CORE=c \
+    RAFTFUZZ_CORPUS=/work/corpus \
+    RAFTFUZZ_ARTIFACTS=/work/artifacts
+USER 10001:10001
+WORKDIR /work
+ENTRYPOINT ["/opt/venv/bin/python", "-m", "raftfuzz.container"]
