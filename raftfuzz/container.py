@@ -48,6 +48,7 @@ from pathlib import Path
 from raftfuzz.storage import BUCKET_ENV, EXIT_STORAGE, STORE_DIR_ENV, WORKER_ENV, StorageError
 from raftfuzz.violations import EXIT_HARNESS_ERROR, EXIT_LIVENESS, EXIT_OK, EXIT_SAFETY, EXIT_USAGE
 
+CREDENTIALS_ENV = "GOOGLE_APPLICATION_CREDENTIALS"
 MODES = ("fuzz", "random", "reproduce", "prune")
 LOG_LEVELS = ("none", "info", "debug", "trace")
 DEFAULT_SECONDS = 3600
@@ -101,6 +102,11 @@ def read_settings(environ=None) -> Settings:
     from raftfuzz.harness import DEFAULT_ARTIFACTS, SettingsError, parse_max_steps
 
     environ = os.environ if environ is None else environ
+    # The Kubernetes templates set the key file's path empty for Workload
+    # Identity (one template serves both ways); empty means unset, and
+    # google-auth must not see it at all.
+    if environ.get(CREDENTIALS_ENV) == "":
+        del environ[CREDENTIALS_ENV]
     mode = environ.get("FUZZ_MODE", "").strip() or "fuzz"
     if mode not in MODES:
         raise ContainerSettingsError(f"FUZZ_MODE={mode!r} is not a mode; use {', '.join(MODES)}")
