@@ -1,7 +1,8 @@
 """Fuzzing throughput, measured side by side in one run.
 
-1. Simulator events/s on the seed corpus, C core vs Python core, without
-   instrumentation (the simulator alone).
+1. Simulator events per CPU second on the seed corpus, C core vs Python
+   core, without instrumentation (the simulator alone). CPU time rather than
+   wall time, so a busy machine skews the ratio less.
 2. exec/s under atheris on the seed corpus (libFuzzer's own
    average_exec_per_sec), C core vs Python core.
 
@@ -32,10 +33,10 @@ from raftfuzz.seeds import seed_schedules
 inputs = [encode(s) for s in seed_schedules().values()] * {repeat}
 harness = Harness.from_settings(RaftNode)
 steps = 0
-started = time.perf_counter()
+started = time.process_time()
 for data in inputs:
     steps += harness.execute(data)[1].steps
-elapsed = time.perf_counter() - started
+elapsed = time.process_time() - started
 print(steps / elapsed, len(inputs) / elapsed)
 """
     output = subprocess.run([sys.executable, "-c", code], env=_environment(core), check=True,
@@ -71,7 +72,7 @@ def main() -> None:
         events, runs = simulator_events_per_second(core, arguments.repeat)
         execs = atheris_execs_per_second(core, arguments.runs)
         rows.append((core, events, runs, execs))
-    print("| core | simulator events/s | simulator runs/s | atheris exec/s |")
+    print("| core | simulator events/CPU s | simulator runs/CPU s | atheris exec/s (wall) |")
     print("|---|---:|---:|---:|")
     for core, events, runs, execs in rows:
         print(f"| {core} | {events:,.0f} | {runs:.1f} | {execs:.0f} |")
