@@ -83,13 +83,17 @@ class CrashUploader:
 
     def spooled(self) -> list[Path]:
         """Reports in the spool not yet done for this store, oldest first."""
+        found = []
         try:
-            paths = [entry for entry in os.scandir(self.artifacts)
-                     if entry.name.startswith("crash-") and entry.name.endswith(".json") and entry.is_file()]
+            for entry in os.scandir(self.artifacts):
+                if entry.name.startswith("crash-") and entry.name.endswith(".json") and entry.is_file():
+                    try:
+                        found.append((entry.stat().st_mtime_ns, entry.name, Path(entry.path)))
+                    except FileNotFoundError:
+                        pass  # removed since the scan
         except FileNotFoundError:
             return []
-        paths.sort(key=lambda entry: (entry.stat().st_mtime_ns, entry.name))
-        return [Path(entry.path) for entry in paths if not self.is_uploaded(Path(entry.path))]
+        return [path for _, _, path in sorted(found) if not self.is_uploaded(path)]
 
     def upload(self, report_path: Path) -> str:
         """Uploads one spooled report: "reported", "occurrence" or "pending".

@@ -108,7 +108,7 @@ class Supervisor:
             return
         try:
             result = self.uploader.upload_spool()
-        except StorageError as error:
+        except (StorageError, OSError) as error:
             if raise_errors:
                 raise
             self.crashes_paused_until = time.monotonic() + self.interval
@@ -121,7 +121,7 @@ class Supervisor:
             return
         try:
             transfer = self.corpus.push([self.corpus_directory])
-        except StorageError as error:
+        except (StorageError, OSError) as error:
             log(f"corpus entries kept in {self.corpus_directory} for the next push: {error}")
             return
         if transfer.moved:
@@ -169,7 +169,7 @@ def supervise(own: list[str], libfuzzer: list[str], artifacts: str) -> int:
         store = configured_store()
         supervisor = Supervisor(store, target, artifacts, corpus_directory)
         supervisor.start()
-    except StorageError as error:
+    except (StorageError, OSError) as error:
         print(f"raftfuzz: error: {error}", file=sys.stderr)
         return EXIT_STORAGE
     return supervisor.run([sys.executable, "-m", "raftfuzz.atheris_main", *own, *libfuzzer])

@@ -279,6 +279,11 @@ def _translate(store: GcsStore, operation: str, error: BaseException) -> Storage
     if isinstance(error, api.GoogleAPICallError):
         message = " ".join(str(getattr(error, "message", "") or "").split())[:200]
         return StorageError(f"{bucket}: {operation.split()[0]} failed with HTTP {error.code} ({message})")
+    if isinstance(error, Exception):
+        # Anything else the client raises (a checksum mismatch, a malformed
+        # response): the operation failed, and the caller keeps its data.
+        message = " ".join(str(error).split())[:200]
+        return StorageError(f"{bucket}: {operation.split()[0]} failed ({type(error).__name__}: {message})")
     return None
 
 
