@@ -19,6 +19,9 @@ ARG PIP_CERT
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 # The C core needs a compiler; the python images have none, a build base may.
+# DL3008 (pin apt versions) is ignored on purpose: gcc and libc6-dev come from
+# the base image's Debian release, a pinned version would break the build as
+# soon as the archive moves on, and nothing of them reaches the runtime image.
 # hadolint ignore=DL3008
 RUN if ! command -v gcc >/dev/null; then \
         apt-get update \
@@ -47,9 +50,8 @@ ARG RAFTFUZZ_COMMIT=unknown
 # reading /etc/passwd.
 RUN useradd --uid 10001 --user-group --home-dir /work --create-home --shell /usr/sbin/nologin raftfuzz
 # Installed from the builder's wheels through a bind mount, so the wheels
-# never become a layer of this image. The version is pinned by the wheel
-# built above from this very source, and dependencies by its metadata.
-# hadolint ignore=DL3013
+# never become a layer of this image; --no-index means exactly the wheels
+# the builder resolved are installed.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /wheels raftfuzz \
