@@ -122,6 +122,10 @@ def read_settings(environ=None) -> Settings:
     log_level = environ.get("RAFTFUZZ_LOG", "").strip() or "info"
     if log_level not in LOG_LEVELS:
         raise ContainerSettingsError(f"RAFTFUZZ_LOG={log_level!r}; use {', '.join(LOG_LEVELS)}")
+    shared = bool(environ.get(BUCKET_ENV) or environ.get(STORE_DIR_ENV))
+    if mode == "prune" and not shared:
+        raise ContainerSettingsError(f"FUZZ_MODE=prune prunes the shared corpus; set {BUCKET_ENV} "
+                                     f"(or {STORE_DIR_ENV})")
     index = _whole_number(environ, "JOB_COMPLETION_INDEX", None, 0, MAX_COMPLETION_INDEX)
     host = socket.gethostname()
     worker = environ.get(WORKER_ENV) or (host if index is None else f"{host}-index{index}")
@@ -135,7 +139,7 @@ def read_settings(environ=None) -> Settings:
         artifacts=Path(environ.get("RAFTFUZZ_ARTIFACTS") or DEFAULT_ARTIFACTS),
         index=index,
         worker=worker,
-        shared=bool(environ.get(BUCKET_ENV) or environ.get(STORE_DIR_ENV)),
+        shared=shared,
     )
 
 
@@ -168,8 +172,9 @@ class Entrypoint:
                 what += f" seconds={settings.seconds}"
         self.log(f"mode={settings.mode} {what} store={where} commit={_commit()}")
         if not settings.shared and settings.mode in ("fuzz", "random"):
-            self.log(f"no {BUCKET_ENV} set: crash reports stay in {settings.artifacts.resolve()} and the corpus "
-                     f"in {settings.corpus.resolve()} (mount volumes there to keep them)")
+            corpus = f" and the corpus in {settings.corpus.resolve()}" if settings.mode == "fuzz" else ""
+            self.log(f"no {BUCKET_ENV} set: crash reports stay in {settings.artifacts.resolve()}{corpus} "
+                     f"(mount a volume there to keep them)")
         if settings.mode == "fuzz":
             return self.fuzz()
         from raftfuzz import cli

@@ -154,6 +154,7 @@ def test_image_records_the_commit():
     ({"FUZZ_MODE": "reproduce"}, "needs FUZZ_FILE"),
     ({"FUZZ_MODE": "reproduce", "FUZZ_FILE": "/nonexistent/crash.json"}, "/nonexistent/crash.json: no such file"),
     ({"RAFTFUZZ_TARGET": "no-colon"}, "is not of the form package.module:Class"),
+    ({"FUZZ_MODE": "prune"}, "FUZZ_MODE=prune prunes the shared corpus; set BUCKET_NAME"),
 ])
 def test_bad_settings_are_one_line_and_exit_2(tmp_path, environment, message):
     result = run_cli("raftfuzz.container", env={"FUZZ_SECONDS": "1", **environment}, cwd=tmp_path, timeout=120)
