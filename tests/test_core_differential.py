@@ -28,20 +28,7 @@ from raftfuzz.core_constants import (
     TIME_MAX,
 )
 from raftfuzz.core_python import PythonCore
-
-try:
-    from raftfuzz.core_c import CCore
-except ImportError:
-    CCore = None
-
-CORES = [
-    pytest.param(PythonCore, id="python"),
-    pytest.param(
-        CCore,
-        id="c",
-        marks=pytest.mark.skipif(CCore is None, reason="C core not built (pip install -e .)"),
-    ),
-]
+from tests.test_core import CORES, CCore
 
 needs_c_core = pytest.mark.skipif(CCore is None, reason="C core not built (pip install -e .)")
 
