@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The bench extra (SimPy, the baseline of bench_core.py) only for `make bench`.
+BENCH_STAMP := $(VENV)/.installed-bench
 # Extra libFuzzer flags for `make fuzz`, e.g. FUZZ_FLAGS="-max_total_time=600 -jobs=2"
 FUZZ_FLAGS ?=
 PYTEST_FLAGS ?=
@@ -33,7 +35,11 @@ corpus: $(STAMP)
 	rm -f corpus/*
 	$(PY) -m raftfuzz seed-corpus corpus
 
-bench: $(STAMP)
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[bench]"
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(PY) benchmarks/bench_core.py
 	$(PY) benchmarks/bench_fuzz.py
 

@@ -1,17 +1,34 @@
-"""Fuzzing throughput, measured side by side in one run.
+"""Fuzzing throughput, measured side by side in one run, C core vs Python core.
 
-1. Simulator events per CPU second on the seed corpus, C core vs Python
-   core, without instrumentation (the simulator alone). CPU time rather than
-   wall time, so a busy machine skews the ratio less.
-2. exec/s under atheris on the seed corpus (libFuzzer's own
-   average_exec_per_sec), C core vs Python core.
+1. The simulator alone, without instrumentation, over the seed corpus:
+   events and runs per CPU second, simulated seconds per CPU second, and the
+   process's peak memory. CPU time rather than wall time, so a busy machine
+   skews the ratio less.
+2. Fuzzing under atheris, starting from the seed corpus (-runs=N, -seed=1):
+   exec/s (libFuzzer's own average_exec_per_sec), simulated seconds per wall
+   second (from the start of the first execution to the end of the last, so
+   libFuzzer's own work in between counts), and the fuzzing process's peak
+   memory (resource.getrusage ru_maxrss).
+3. The share of the executions' time spent in checkers: the safety checker
+   (after every step), the liveness checker, and the final linearizability
+   check. A second atheris run, identical to the first (same seed, same
+   inputs), times every checker call from outside: this script wraps the
+   checkers' entry points before raftfuzz.atheris_main starts, and subtracts
+   the wrapper's own cost, measured on a no-op. The product code is untouched.
 
-    python benchmarks/bench_fuzz.py [--runs 600] [--repeat 3]
+Each fuzzing process runs raftfuzz.atheris_main through this file, which
+installs the timing wrappers and writes what they saw to a JSON file after
+every execution (libFuzzer ends the process with exit(), so Python's atexit
+never runs).
+
+    python benchmarks/bench_fuzz.py [--runs 600] [--repeat 3] [--json PATH]
 """
 
 import argparse
+import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -19,66 +36,221 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+BENCHMARKS = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPO))
 
-
-def simulator_events_per_second(core: str, repeat: int) -> tuple[float, float]:
-    """Runs every seed `repeat` times in a subprocess pinned to one core."""
-    code = f"""
-import time
-from raftfuzz.harness import Harness
-from raftfuzz.raft import RaftNode
-from raftfuzz.schedule import encode
-from raftfuzz.seeds import seed_schedules
-inputs = [encode(s) for s in seed_schedules().values()] * {repeat}
-harness = Harness.from_settings(RaftNode)
-steps = 0
-started = time.process_time()
-for data in inputs:
-    steps += harness.execute(data)[1].steps
-elapsed = time.process_time() - started
-print(steps / elapsed, len(inputs) / elapsed)
-"""
-    output = subprocess.run([sys.executable, "-c", code], env=_environment(core), check=True,
-                            capture_output=True, text=True, cwd=REPO).stdout.split()
-    return float(output[0]), float(output[1])
+CORES = ("c", "python")
+CHECKER_GROUPS = ("safety", "liveness", "linearizability")
 
 
-def atheris_execs_per_second(core: str, runs: int) -> float:
+# ------------------------------------------------------- in the child processes
+
+def peak_rss_mib() -> float:
+    # Linux reports ru_maxrss in KiB.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def simulator_child(repeat: int) -> None:
+    """Runs every seed `repeat` times without instrumentation; prints JSON."""
+    from raftfuzz.harness import Harness
+    from raftfuzz.raft import RaftNode
+    from raftfuzz.schedule import encode
+    from raftfuzz.seeds import seed_schedules
+
+    inputs = [encode(schedule) for schedule in seed_schedules().values()] * repeat
+    harness = Harness.from_settings(RaftNode)
+    steps = simulated_us = 0
+    started = time.process_time()
+    for data in inputs:
+        result = harness.execute(data)[1]
+        steps += result.steps
+        simulated_us += result.time_us
+    elapsed = time.process_time() - started
+    print(json.dumps({"events_per_cpu_second": steps / elapsed, "runs_per_cpu_second": len(inputs) / elapsed,
+                      "simulated_seconds_per_cpu_second": simulated_us / 1e6 / elapsed,
+                      "peak_rss_mib": peak_rss_mib()}))
+
+
+def _timed(function, totals: dict, key: str):
+    """function, with its calls counted and timed into totals[key]."""
+    def timed(*arguments, **keywords):
+        started = time.perf_counter_ns()
+        try:
+            return function(*arguments, **keywords)
+        finally:
+            totals[key] += time.perf_counter_ns() - started
+            totals[key + "_calls"] += 1
+    return timed
+
+
+def _wrapper_cost_ns() -> float:
+    """What _timed adds to the time it reports for one call, measured on a no-op."""
+    totals = {"noop": 0, "noop_calls": 0}
+    noop = _timed(lambda: None, totals, "noop")
+    for _ in range(100_000):
+        noop()
+    return totals["noop"] / totals["noop_calls"]
+
+
+def fuzz_child(time_checkers: bool) -> None:
+    """Runs raftfuzz.atheris_main with sys.argv, recording per execution the
+    simulated time, the wall time and, if asked, the time spent in checkers,
+    into the file named by BENCH_FUZZ_PROBE."""
+    from raftfuzz import atheris_main, simulator
+    from raftfuzz.checkers import SafetyChecker
+    from raftfuzz.harness import Harness
+    from raftfuzz.liveness import LivenessChecker
+
+    totals = {"executions": 0, "simulated_us": 0, "execute_ns": 0, "first_started_ns": None,
+              "last_ended_ns": None, "wrapper_cost_ns": 0.0}
+    for group in CHECKER_GROUPS:
+        totals[group] = totals[group + "_calls"] = 0
+    if time_checkers:
+        totals["wrapper_cost_ns"] = _wrapper_cost_ns()
+        # Every entry point the simulator calls; none of them calls another.
+        for name in ("check_node", "check_ready", "node_stopped"):
+            setattr(SafetyChecker, name, _timed(getattr(SafetyChecker, name), totals, "safety"))
+        for name in ("on_delivery", "on_tick", "progress_made", "node_restarted", "start_progress_check",
+                     "no_progress"):
+            setattr(LivenessChecker, name, _timed(getattr(LivenessChecker, name), totals, "liveness"))
+        simulator.check_history = _timed(simulator.check_history, totals, "linearizability")
+
+    probe = Path(os.environ["BENCH_FUZZ_PROBE"])
+    execute = Harness.execute
+
+    def recorded_execute(self, data, **keywords):
+        started = time.perf_counter_ns()
+        schedule, result = execute(self, data, **keywords)
+        ended = time.perf_counter_ns()
+        if totals["first_started_ns"] is None:
+            totals["first_started_ns"] = started
+        totals["last_ended_ns"] = ended
+        totals["executions"] += 1
+        totals["execute_ns"] += ended - started
+        totals["simulated_us"] += result.time_us
+        totals["peak_rss_mib"] = peak_rss_mib()
+        probe.write_text(json.dumps(totals))
+        return schedule, result
+
+    Harness.execute = recorded_execute
+    atheris_main.main(["raftfuzz.atheris_main", *sys.argv[1:]])
+
+
+# ---------------------------------------------------------- in the benchmark
+
+def simulator_throughput(core: str, repeat: int) -> dict:
+    return json.loads(_run_child(f"simulator_child({repeat})", [], core).stdout)
+
+
+def fuzzing_throughput(core: str, runs: int, time_checkers: bool) -> dict:
+    """One atheris run over the seed corpus; libFuzzer's exec/s plus the probe's totals."""
     with tempfile.TemporaryDirectory() as work:
-        completed = subprocess.run(
-            [sys.executable, "-m", "raftfuzz.atheris_main", work, str(REPO / "corpus"), f"-runs={runs}",
-             "-seed=1", "-print_final_stats=1", f"-artifact_prefix={work}/"],
-            env=_environment(core), capture_output=True, text=True, cwd=REPO)
-    match = re.search(r"average_exec_per_sec:\s+(\d+)", completed.stderr)
-    if completed.returncode != 0 or not match:
-        raise SystemExit(f"atheris run failed:\n{completed.stderr[-2000:]}")
-    return float(match.group(1))
+        probe = Path(work) / "probe.json"
+        completed = _run_child(
+            f"fuzz_child({time_checkers})",
+            [work, str(REPO / "corpus"), f"-runs={runs}", "-seed=1", "-print_final_stats=1",
+             f"-artifact_prefix={work}/"],
+            core, probe=probe, check=False)
+        match = re.search(r"average_exec_per_sec:\s+(\d+)", completed.stderr)
+        if completed.returncode != 0 or not match or not probe.exists():
+            raise SystemExit(f"atheris run failed:\n{completed.stderr[-2000:]}")
+        totals = json.loads(probe.read_text())
+    result = {
+        "exec_per_second": float(match.group(1)),
+        "executions": totals["executions"],
+        "simulated_us": totals["simulated_us"],
+        # libFuzzer's figure above divides by whole seconds since the process
+        # started (imports included); this one is from the probe's clock.
+        "exec_per_wall_second_from_first_execution":
+            totals["executions"] * 1e9 / (totals["last_ended_ns"] - totals["first_started_ns"]),
+        "simulated_seconds_per_wall_second":
+            totals["simulated_us"] * 1e3 / (totals["last_ended_ns"] - totals["first_started_ns"]),
+        "peak_rss_mib": totals["peak_rss_mib"],
+    }
+    if time_checkers:
+        shares = {}
+        for group in CHECKER_GROUPS:
+            spent = totals[group] - totals[group + "_calls"] * totals["wrapper_cost_ns"]
+            shares[group] = max(0.0, spent) / totals["execute_ns"]
+        shares["all"] = sum(shares.values())
+        result["checker_share"] = shares
+        result["checker_calls_per_execution"] = {
+            group: totals[group + "_calls"] / totals["executions"] for group in CHECKER_GROUPS}
+        result["wrapper_cost_ns_per_call"] = totals["wrapper_cost_ns"]
+    return result
 
 
-def _environment(core: str) -> dict:
-    return dict(os.environ, RAFTFUZZ_CORE=core, PYTHONPATH=str(REPO))
+def _run_child(call: str, arguments: list[str], core: str, *, probe: Path | None = None,
+               check: bool = True) -> subprocess.CompletedProcess:
+    code = f"import sys; sys.path.insert(0, {str(BENCHMARKS)!r}); import bench_fuzz; bench_fuzz.{call}"
+    environment = dict(os.environ, RAFTFUZZ_CORE=core, PYTHONPATH=str(REPO))
+    if probe is not None:
+        environment["BENCH_FUZZ_PROBE"] = str(probe)
+    return subprocess.run([sys.executable, "-c", code, *arguments], env=environment, check=check,
+                          capture_output=True, text=True, cwd=REPO)
+
+
+def _percent(share: float) -> str:
+    return f"{100 * share:.1f}%"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=600, help="atheris executions per core")
-    parser.add_argument("--repeat", type=int, default=3, help="passes over the seed corpus")
+    parser.add_argument("--runs", type=int, default=600, help="atheris executions per fuzzing run")
+    parser.add_argument("--repeat", type=int, default=3, help="passes over the seed corpus, simulator alone")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results here")
     arguments = parser.parse_args()
 
     started = time.time()
-    rows = []
-    for core in ("c", "python"):
-        events, runs = simulator_events_per_second(core, arguments.repeat)
-        execs = atheris_execs_per_second(core, arguments.runs)
-        rows.append((core, events, runs, execs))
-    print("| core | simulator events/CPU s | simulator runs/CPU s | atheris exec/s (wall) |")
-    print("|---|---:|---:|---:|")
-    for core, events, runs, execs in rows:
-        print(f"| {core} | {events:,.0f} | {runs:.1f} | {execs:.0f} |")
-    c_row, python_row = rows
-    print(f"\nC / Python: simulator {c_row[1] / python_row[1]:.2f}x, atheris {c_row[3] / python_row[3]:.2f}x "
-          f"(measured in {time.time() - started:.0f} s)")
+    results = {}
+    for core in CORES:
+        fuzzing = fuzzing_throughput(core, arguments.runs, time_checkers=False)
+        profiled = fuzzing_throughput(core, arguments.runs, time_checkers=True)
+        fuzzing.update(checker_share=profiled["checker_share"],
+                       checker_calls_per_execution=profiled["checker_calls_per_execution"],
+                       wrapper_cost_ns_per_call=profiled["wrapper_cost_ns_per_call"],
+                       # Same seed, same inputs: the profiled run must simulate the same time.
+                       profiled_run_same_executions=(profiled["executions"], profiled["simulated_us"])
+                       == (fuzzing["executions"], fuzzing["simulated_us"]))
+        results[core] = {"simulator": simulator_throughput(core, arguments.repeat), "atheris": fuzzing}
+
+    print(f"Fuzzing under atheris from the seed corpus, -runs={arguments.runs} -seed=1; "
+          "checker shares are of the executions' time\n")
+    print("| core | exec/s | simulated s / wall s | safety | liveness | linearizability | all checkers "
+          "| peak RSS MiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for core, result in results.items():
+        fuzzing = result["atheris"]
+        share = fuzzing["checker_share"]
+        print(f"| {core} | {fuzzing['exec_per_second']:.0f} | {fuzzing['simulated_seconds_per_wall_second']:.1f} "
+              f"| {_percent(share['safety'])} | {_percent(share['liveness'])} "
+              f"| {_percent(share['linearizability'])} | {_percent(share['all'])} "
+              f"| {fuzzing['peak_rss_mib']:.0f} |")
+    same = all(result["atheris"]["profiled_run_same_executions"] for result in results.values())
+    print(f"\nThe profiled runs (checker shares) replayed the same executions: {same}")
+    print(f"\nThe simulator alone, without instrumentation; passes over the seed corpus: {arguments.repeat}\n")
+    print("| core | events/CPU s | runs/CPU s | simulated s / CPU s | peak RSS MiB |")
+    print("|---|---:|---:|---:|---:|")
+    for core, result in results.items():
+        alone = result["simulator"]
+        print(f"| {core} | {alone['events_per_cpu_second']:,.0f} | {alone['runs_per_cpu_second']:.1f} "
+              f"| {alone['simulated_seconds_per_cpu_second']:.1f} | {alone['peak_rss_mib']:.0f} |")
+    c_result, python_result = results["c"], results["python"]
+    simulator_ratio = (c_result["simulator"]["events_per_cpu_second"]
+                       / python_result["simulator"]["events_per_cpu_second"])
+    atheris_ratio = c_result["atheris"]["exec_per_second"] / python_result["atheris"]["exec_per_second"]
+    elapsed = time.time() - started
+    print(f"\nC / Python: simulator {simulator_ratio:.2f}x, atheris {atheris_ratio:.2f}x "
+          f"(measured in {elapsed:.0f} s)")
+
+    if arguments.json:
+        arguments.json.write_text(json.dumps({
+            "atheris_runs": arguments.runs,
+            "simulator_repeat": arguments.repeat,
+            "cores": results,
+            "ratios_c_python": {"simulator": simulator_ratio, "atheris": atheris_ratio},
+            "seconds": elapsed,
+        }, indent=2) + "\n")
 
 
 if __name__ == "__main__":
