@@ -306,8 +306,8 @@ class RaftNode:
         if message.term < self.term:
             self.send(RequestVoteResponse(self.id, message.src, self.term, False))
             return
-        can_vote = self.voted_for is None or self.voted_for == message.src
-        granted = can_vote and self.log_up_to_date(message.last_log_index, message.last_log_term)
+        granted = self.may_vote_for(message.src) and self.log_up_to_date(
+            message.last_log_index, message.last_log_term)
         if granted:
             self.voted_for = message.src
             self.hard_state_dirty = True
@@ -328,6 +328,11 @@ class RaftNode:
         )
         term = message.term if granted else self.term
         self.send(RequestVoteResponse(self.id, message.src, term, granted, True))
+
+    def may_vote_for(self, candidate: int) -> bool:
+        """At most one vote per term (§5.2); a repeated request from the same
+        candidate (a retry, or a duplicate) gets the same answer."""
+        return self.voted_for is None or self.voted_for == candidate
 
     def log_up_to_date(self, last_log_index: int, last_log_term: int) -> bool:
         """Raft §5.4.1: grant a vote only to a candidate whose log is at least
@@ -373,6 +378,15 @@ class RaftNode:
             self.reply_append(message, False, 0, self.reject_hint(prev_index))
             return
 
+        self.store_entries(prev_index, entries)
+        verified = prev_index + len(entries)
+        self.advance_follower_commit(message.leader_commit, verified)
+        self.reply_append(message, True, verified)
+
+    def store_entries(self, prev_index: int, entries) -> None:
+        """Raft Figure 2: an entry we already hold is kept (the message may be
+        stale or duplicated); at the first conflict, that entry and all that
+        follow it are deleted, then the new entries are appended."""
         index = prev_index
         for entry in entries:
             index += 1
@@ -382,9 +396,6 @@ class RaftNode:
                 self.truncate_from(index)
             self.log.append(Entry(index, entry.term, entry.command))
             self.mark_unpersisted(index)
-        verified = prev_index + len(entries)
-        self.advance_follower_commit(message.leader_commit, verified)
-        self.reply_append(message, True, verified)
 
     def advance_follower_commit(self, leader_commit: int, verified: int) -> None:
         """Only the prefix this message verified is known to match the
@@ -457,11 +468,15 @@ class RaftNode:
             if self.next_index[peer] <= self.last_index():
                 self.send_append(peer)
             return
-        # Responses can be stale or duplicated: never move next_index to or
-        # below what the follower is already known to hold.
-        hinted = min(self.next_index[peer] - 1, message.reject_hint + 1)
-        self.next_index[peer] = max(self.match_index[peer] + 1, hinted, 1)
+        self.next_index[peer] = self.next_index_after_rejection(peer, message.reject_hint)
         self.send_append(peer)
+
+    def next_index_after_rejection(self, peer: int, reject_hint: int) -> int:
+        """Back off to the follower's hint. Responses can be stale or
+        duplicated: never move next_index to or below what the follower is
+        already known to hold."""
+        hinted = min(self.next_index[peer] - 1, reject_hint + 1)
+        return max(self.match_index[peer] + 1, hinted, 1)
 
     def advance_commit_index(self) -> None:
         for index in range(self.last_index(), self.commit_index, -1):
@@ -568,6 +583,10 @@ class RaftNode:
 
     # ------------------------------------------------------ ready / advance
 
+    def persisted_term(self) -> int:
+        """The currentTerm value written to stable storage."""
+        return self.term
+
     def persisted_vote(self) -> int | None:
         """The votedFor value written to stable storage."""
         return self.voted_for
@@ -589,7 +608,7 @@ class RaftNode:
             ready.snapshot = self.snapshot
             self.snapshot_dirty = False
         if self.hard_state_dirty:
-            ready.hard_state = (self.term, self.persisted_vote())
+            ready.hard_state = (self.persisted_term(), self.persisted_vote())
             self.hard_state_dirty = False
         if self.unpersisted_from is not None:
             start = max(self.unpersisted_from, self.log_start() + 1)

@@ -53,7 +53,7 @@ from raftfuzz.schedule import (
     earliest_crashed_selector,
     leader_selector,
 )
-from raftfuzz.violations import Violation
+from raftfuzz.violations import Violation, node_panic
 
 # Events per run unless the caller says otherwise: long enough for several
 # elections, a few hundred client operations and the liveness check after
@@ -159,7 +159,10 @@ class Simulation:
         s = self.schedule
         config = NodeConfig(s.election_timeout_ticks, s.heartbeat_ticks, pre_vote=s.pre_vote,
                             check_quorum=s.check_quorum, snapshot_threshold=s.snapshot_threshold)
-        return self.node_class(node_id, self.members, config, self.core, self.disks[node_id].load())
+        try:
+            return self.node_class(node_id, self.members, config, self.core, self.disks[node_id].load())
+        except Exception as error:
+            raise node_panic(node_id, error) from error
 
     def _configure_network(self, *, reliable: bool = False) -> None:
         s = self.schedule
@@ -239,7 +242,10 @@ class Simulation:
                 self.liveness.on_delivery(a, b)
                 if self.log_level >= 1:
                     self._log(1, f"deliver {self._describe_message(message)}")
-                self.nodes[b].step(message)
+                try:
+                    self.nodes[b].step(message)
+                except Exception as error:
+                    raise node_panic(b, error) from error
             else:
                 self._send_all(b, self.clients[b - self.node_count].receive(message, time_us))
                 if self.log_level >= 1:
@@ -249,7 +255,10 @@ class Simulation:
                 node_id = a
                 if self.log_level >= 2:
                     self._log(2, f"tick n{a}")
-                self.nodes[a].tick()
+                try:
+                    self.nodes[a].tick()
+                except Exception as error:
+                    raise node_panic(a, error) from error
                 self.liveness.on_tick(self.nodes[a])
             else:
                 self._send_all(a, self.clients[a - self.node_count].tick(time_us, self.history))
@@ -287,7 +296,10 @@ class Simulation:
             # Checked before each hand-off too, so a node whose broken state
             # keeps it busy is reported as the violation it is.
             checker.check_node(node)
-            ready = node.ready()
+            try:
+                ready = node.ready()
+            except Exception as error:
+                raise node_panic(node_id, error) from error
             if ready is None:
                 return
             if ready.snapshot is not None:
@@ -304,7 +316,10 @@ class Simulation:
                 disk.compact_log(ready.snapshot.last_index)
             checker.check_ready(node, ready)
             self._send_all(node_id, ready.messages)
-            node.advance(ready)
+            try:
+                node.advance(ready)
+            except Exception as error:
+                raise node_panic(node_id, error) from error
         raise HarnessError(f"node {node_id} still has work after {MAX_READY_ROUNDS} ready rounds")
 
     def _maybe_crash_after_sync(self, node_id: int) -> None:

@@ -4,9 +4,13 @@ A run ends in one of three ways besides success, and each has its own type
 and exit code so that scripts (and Kubernetes) can tell them apart: a safety
 violation (the Raft node broke one of Raft's guarantees), a liveness violation
 (the cluster failed to make progress once every fault had healed), or a
-harness error — any other exception, which is a bug in raftfuzz or in the
-target's contract, never a finding about Raft.
+harness error — a bug in raftfuzz or a target that breaks the driver's
+contract, never a finding about Raft. An exception raised inside the node
+itself is a safety finding (``node_panic``), not a harness error.
 """
+
+import traceback
+from pathlib import Path
 
 EXIT_OK = 0
 EXIT_HARNESS_ERROR = 1
@@ -65,3 +69,23 @@ class SafetyViolation(Violation):
 class LivenessViolation(Violation):
     kind = "liveness"
     exit_code = EXIT_LIVENESS
+
+
+NODE_PANIC = "NodePanic"
+
+
+def node_panic(node_id: int, error: Exception) -> SafetyViolation:
+    """The node under test raised. Like a panic in etcd-io/raft ("tocommit is
+    out of range") or a failed assertion in LogCabin, an exception inside the
+    node means it reached a state it believes impossible: a finding, reported
+    and replayed like any other. Bugs are told apart by the exception type and
+    the line that raised it."""
+    frame = traceback.extract_tb(error.__traceback__)[-1]
+    where = f"{Path(frame.filename).name}:{frame.lineno} in {frame.name}"
+    return SafetyViolation(
+        NODE_PANIC,
+        f"n{node_id} raised {type(error).__name__}: {error} ({where})",
+        nodes=(node_id,),
+        facts={"exception": type(error).__name__, "detail": str(error), "where": where},
+        signature_facts=("exception", "where"),
+    )

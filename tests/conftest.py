@@ -23,10 +23,10 @@ def crash_report(tmp_path_factory):
     """A real crash: the first random input on which a planted bug is caught."""
     from raftfuzz.harness import Harness
     from raftfuzz.random_mode import random_input
-    from tests.mutants import VoteWithoutLogCheck
+    from raftfuzz.mutants import VoteWithoutLogCheck
 
     directory = tmp_path_factory.mktemp("artifacts")
-    harness = Harness.from_settings(VoteWithoutLogCheck, target="tests.mutants:VoteWithoutLogCheck",
+    harness = Harness.from_settings(VoteWithoutLogCheck, target="raftfuzz.mutants:VoteWithoutLogCheck",
                                     artifacts=str(directory))
     generator = random.Random(0)
     for _ in range(500):

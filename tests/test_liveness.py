@@ -5,7 +5,7 @@ from raftfuzz.liveness import LEADER_STEP_DOWN, PROGRESS_AFTER_HEAL, progress_ch
 from raftfuzz.raft import RaftNode
 from raftfuzz.schedule import Verb
 from raftfuzz.violations import LivenessViolation
-from tests.mutants import LeaderNeverStepsDown
+from raftfuzz.mutants import LeaderNeverStepsDown
 from tests.scenarios import run, schedule
 
 

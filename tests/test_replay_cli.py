@@ -28,7 +28,7 @@ def test_replay_from_the_json_alone_reproduces_step_and_trace(crash_report):
 def test_replay_of_the_raw_input_reaches_the_same_violation(crash_report):
     path, result = crash_report
     raw = path.with_suffix("")
-    completed = run_cli("raftfuzz", "replay", str(raw), "--target", "tests.mutants:VoteWithoutLogCheck",
+    completed = run_cli("raftfuzz", "replay", str(raw), "--target", "raftfuzz.mutants:VoteWithoutLogCheck",
                         "--log-level", "none")
     assert completed.returncode == EXIT_SAFETY
     assert f"at step {result.steps}" in completed.stdout
@@ -45,7 +45,7 @@ def test_replay_on_the_python_core_gives_the_same_trace(crash_report):
 
 def test_atheris_entry_point_replays_a_crash_file_with_libfuzzer_semantics(crash_report, tmp_path):
     path, result = crash_report
-    completed = run_cli("raftfuzz.atheris_main", "--target=tests.mutants:VoteWithoutLogCheck",
+    completed = run_cli("raftfuzz.atheris_main", "--target=raftfuzz.mutants:VoteWithoutLogCheck",
                         str(path.with_suffix("")), f"-artifact_prefix={tmp_path}/")
     assert completed.returncode != 0
     assert result.violation.property_name in completed.stderr

@@ -20,7 +20,7 @@ from raftfuzz.storage import configured_store
 from tests.conftest import REPO
 
 REFERENCE = "raftfuzz.raft:RaftNode"
-CANARY = "raftfuzz.canary:VoteWithoutLogCheck"
+CANARY = "raftfuzz.mutants:VoteWithoutLogCheck"
 FUZZ_SECONDS = 15
 
 

@@ -64,9 +64,9 @@ def test_pull_refuses_an_entry_whose_content_does_not_match_its_name(gcs_store, 
 
 def test_targets_have_separate_corpora(gcs_store, tmp_path):
     write_entries(tmp_path / "a", [b"a"])
-    CorpusSync(gcs_store, "tests.mutants:VoteWithoutLogCheck").push([tmp_path / "a"])
+    CorpusSync(gcs_store, "raftfuzz.mutants:VoteWithoutLogCheck").push([tmp_path / "a"])
     assert remote(gcs_store) == set()
-    assert remote(gcs_store, "tests.mutants:VoteWithoutLogCheck") == contents(tmp_path / "a")
+    assert remote(gcs_store, "raftfuzz.mutants:VoteWithoutLogCheck") == contents(tmp_path / "a")
 
 
 def test_prune_merges_to_a_minimal_set_and_keeps_entries_added_meanwhile(gcs_store, tmp_path, monkeypatch):

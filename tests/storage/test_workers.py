@@ -18,7 +18,7 @@ from tests.conftest import REPO, run_cli
 from tests.storage.emulator import Emulator
 
 REFERENCE = "raftfuzz.raft:RaftNode"
-MUTANT = "tests.mutants:VoteWithoutLogCheck"
+MUTANT = "raftfuzz.mutants:VoteWithoutLogCheck"
 FUZZ_SECONDS = 20
 SYNC_MODULES = ("fuzz_supervisor.py", "crash_upload.py", "corpus_sync.py", "gcs_store.py", "storage.py")
 

@@ -1,0 +1,307 @@
+"""The bug catalogue: classic Raft mistakes, each planted in a subclass of the
+reference node that overrides one rule.
+
+Point the fuzzer at one to watch it work, e.g.
+
+    python -m raftfuzz.atheris_main --target=raftfuzz.mutants:VoteWithoutLogCheck artifacts/corpus corpus
+
+Each class names, in ``breaks``, the properties a run of it may violate (the
+first found is reported), and in ``mirrors`` the real-world report or the
+canonical source of the same bug. ``CATALOGUE`` lists them all; the
+benchmark in ``benchmarks/bench_bugs.py`` measures how fast each is found,
+and docs/bugs.md shows the results.
+"""
+
+from dataclasses import replace
+
+from raftfuzz.messages import Entry
+from raftfuzz.node_interface import Role
+from raftfuzz.raft import RaftNode
+
+
+class CommitPreviousTermByCounting(RaftNode):
+    """Figure 8 of the Raft paper: a leader counts replicas of an entry from an
+    earlier term and commits it; a later leader without it overwrites it.
+
+    Like the paper's basic algorithm, this node appends no no-op on election
+    and serves reads through the log: with the no-op, the first entries a new
+    leader replicates always end in one of its own term, which hides the
+    wrong rule behind the right one."""
+
+    breaks = ("LeaderCompleteness", "StateMachineSafety", "LogMatching", "Linearizability")
+    mirrors = "Raft paper §5.4.2 and Figure 8"
+
+    def may_commit(self, index: int) -> bool:
+        return True
+
+    def append_election_noop(self) -> None:
+        pass
+
+    def serve_read(self, command) -> None:
+        index = self.append(self.term, command)
+        self.waiting_clients[index] = command
+        self.broadcast_append()
+
+
+class VotedForNotPersisted(RaftNode):
+    """votedFor is kept in memory only: after a crash and restart the node
+    votes again in the same term, so two candidates can win one term."""
+
+    breaks = ("SingleVotePerTerm", "ElectionSafety")
+    mirrors = "Raft paper Figure 2 (persistent state)"
+
+    def persisted_vote(self):
+        return None
+
+
+class TermNotPersisted(RaftNode):
+    """currentTerm is never written (votedFor is): a restarted node is back
+    in term 0, adopts the next term it hears of afresh, and with it forgets
+    the vote it already cast in that term."""
+
+    breaks = ("SingleVotePerTerm", "ElectionSafety")
+    mirrors = "Raft paper Figure 2 (persistent state)"
+
+    def persisted_term(self) -> int:
+        return 0
+
+
+class VoteGrantedTwice(RaftNode):
+    """The votedFor check is missing: a node votes for every candidate of the
+    current term whose log is up to date, so a split vote can elect two."""
+
+    breaks = ("SingleVotePerTerm", "ElectionSafety")
+    mirrors = "Raft paper §5.2"
+
+    def may_vote_for(self, candidate: int) -> bool:
+        return True
+
+
+class VoteWithoutLogCheck(RaftNode):
+    """RequestVote granted without the up-to-date check (§5.4.1): a node
+    missing committed entries can be elected."""
+
+    breaks = ("LeaderCompleteness", "StateMachineSafety", "LogMatching")
+    mirrors = "Raft paper §5.4.1"
+
+    def log_up_to_date(self, last_log_index: int, last_log_term: int) -> bool:
+        return True
+
+
+class TruncateOnEveryAppend(RaftNode):
+    """A follower that matches prev_index deletes everything after it before
+    appending, even when the entries agree: a stale or duplicated
+    AppendEntries then erases entries it already acknowledged (and the leader
+    may have committed by counting that acknowledgement). Raft Figure 2
+    truncates only on a conflict for this reason."""
+
+    breaks = ("CommitIndexWithinLog", "LeaderCompleteness", "StateMachineSafety", "LogMatching",
+              "Linearizability", "NodePanic")
+    mirrors = "Raft paper Figure 2 (AppendEntries receiver, step 3)"
+
+    def store_entries(self, prev_index: int, entries) -> None:
+        if prev_index < self.last_index():
+            del self.log[prev_index + 1 - self.log_start() :]
+            self.mark_unpersisted(prev_index + 1)
+        super().store_entries(prev_index, entries)
+
+
+class ConflictingTailKept(RaftNode):
+    """On a conflict the follower overwrites the conflicting entries in place
+    but keeps the rest of its old tail: entries of a deposed leader survive
+    behind the new leader's, so two logs agree on an (index, term) but not on
+    what precedes it."""
+
+    breaks = ("LogMatching", "LeaderCompleteness", "StateMachineSafety", "Linearizability")
+    mirrors = "Raft paper Figure 2 (AppendEntries receiver, step 3)"
+
+    def store_entries(self, prev_index: int, entries) -> None:
+        for index, entry in enumerate(entries, start=prev_index + 1):
+            if index > self.last_index():
+                self.log.append(Entry(index, entry.term, entry.command))
+            elif self.term_at(index) != entry.term:
+                self.log[index - self.log_start()] = Entry(index, entry.term, entry.command)
+            else:
+                continue
+            self.mark_unpersisted(index)
+
+
+class FollowerCommitPastVerified(RaftNode):
+    """A follower takes its commit index from leaderCommit, capped only at
+    its own last index, as soon as an AppendEntries of the current term
+    arrives — before, and whether or not, the consistency check has verified
+    its log against the leader's. A stale tail left by a deposed leader is
+    committed and applied."""
+
+    breaks = ("StateMachineSafety", "LeaderCompleteness", "LogMatching", "Linearizability", "NodePanic")
+    mirrors = "Raft paper Figure 2 (AppendEntries receiver, step 5)"
+
+    def on_append_entries(self, message) -> None:
+        if message.term >= self.term and message.leader_commit > self.commit_index:
+            self.commit_index = min(message.leader_commit, self.last_index())
+        super().on_append_entries(message)
+
+
+class CommitIndexBackwards(RaftNode):
+    """A follower copies leaderCommit from every AppendEntries, even a
+    delayed or duplicated one carrying an older value: its commit index moves
+    backwards."""
+
+    breaks = ("CommitIndexMonotonic",)
+    mirrors = "etcd-io/raft: raftLog.commitTo never decreases the commit index"
+
+    def advance_follower_commit(self, leader_commit: int, verified: int) -> None:
+        self.commit_index = min(leader_commit, verified)
+
+
+class StaleTermAppendAccepted(RaftNode):
+    """AppendEntries from a deposed leader is processed as if it came from
+    the current one: the follower follows the old leader again and lets it
+    overwrite entries the new leader counted as replicated."""
+
+    breaks = ("LeaderCompleteness", "StateMachineSafety", "LogMatching", "CommitIndexWithinLog",
+              "Linearizability", "NodePanic")
+    mirrors = "Raft paper Figure 2 (AppendEntries receiver, step 1)"
+
+    def on_append_entries(self, message) -> None:
+        super().on_append_entries(message._replace(term=max(message.term, self.term)))
+
+
+class LeaderIgnoresHigherTerm(RaftNode):
+    """A leader that sees a higher term adopts it but does not step down: it
+    is now leader of a term in which another node can win the election."""
+
+    breaks = ("ElectionSafety", "LeaderCompleteness", "LogMatching", "StateMachineSafety")
+    mirrors = "Raft paper §5.1 (a server that sees a higher term reverts to follower)"
+
+    def become_follower(self, term: int, leader_id: int | None) -> None:
+        if self.role == Role.LEADER and term > self.term:
+            self.set_term(term)
+            return
+        super().become_follower(term, leader_id)
+
+
+class NextIndexUnderflow(RaftNode):
+    """The leader decrements nextIndex once per rejection, as Figure 2
+    sketches, with no floor at the follower's known match index or at 1: a
+    duplicated or delayed rejection pushes it below 1, and the leader asks
+    for the term of entry -1 or ships a snapshot it does not have."""
+
+    breaks = ("NodePanic",)
+    mirrors = "Raft paper Figure 2 (leader, nextIndex)"
+
+    def next_index_after_rejection(self, peer: int, reject_hint: int) -> int:
+        return self.next_index[peer] - 1
+
+
+class StaleReadWithoutReadIndex(RaftNode):
+    """A leader answers reads from its local state at once, without the
+    ReadIndex heartbeat round: a leader cut off from the majority keeps
+    serving values the new leader has overwritten."""
+
+    breaks = ("Linearizability",)
+    mirrors = "Raft thesis §6.4; Jepsen, etcd and Consul (2014)"
+
+    def serve_read(self, command) -> None:
+        self.reply_client(command, True, self.store.get(command.key))
+
+
+class DuplicateWriteAppliedTwice(RaftNode):
+    """No client sessions: a write retried after a leader change (or a lost
+    reply) is appended and applied again, so a later read sees an appended
+    value twice."""
+
+    breaks = ("Linearizability",)
+    mirrors = "Raft thesis §6.3"
+
+    def apply(self, command):
+        if command is None:
+            return None
+        return self.apply_to_store(command)
+
+    def on_client_request(self, message) -> None:
+        command = message.command
+        if self.role == Role.LEADER and command.op != "get":
+            index = self.append(self.term, command)
+            self.waiting_clients[index] = command
+            self.broadcast_append()
+            return
+        super().on_client_request(message)
+
+
+class SnapshotOverNewerEntries(RaftNode):
+    """InstallSnapshot without Figure 13's checks: any snapshot, even an old
+    or duplicated one, replaces the whole log and the state machine, so
+    entries the follower acknowledged (and may have committed) vanish."""
+
+    breaks = ("CommitIndexWithinLog", "LogMatching", "StateMachineSafety", "LeaderCompleteness",
+              "Linearizability")
+    mirrors = "Raft paper Figure 13 (InstallSnapshot receiver, steps 6-7)"
+
+    def on_install_snapshot(self, message) -> None:
+        if message.term < self.term:
+            super().on_install_snapshot(message)
+            return
+        self.follow(message.src)
+        snapshot = message.snapshot
+        self.log = [Entry(snapshot.last_index, snapshot.last_term, None)]
+        self.mark_unpersisted(snapshot.last_index + 1)
+        self.snapshot = snapshot
+        self.snapshot_dirty = True
+        self.restore_state_machine(snapshot)
+        self.last_applied = snapshot.last_index
+        self.reply_append(message, True, snapshot.last_index)
+
+
+class SnapshotCrashRenumbersLog(RaftNode):
+    """Restart assumes the stored log begins right after the snapshot. When
+    the node crashed after the snapshot was synced but before the covered log
+    prefix was dropped, the old entries are loaded under new, higher indexes:
+    the log claims entries it never received."""
+
+    breaks = ("LogMatching", "StateMachineSafety", "LeaderCompleteness", "CommitIndexWithinLog",
+              "Linearizability", "NodePanic")
+    mirrors = "Raft paper §7 (snapshot, then discard the log prefix)"
+
+    def __init__(self, node_id, members, config, rng, persisted=None) -> None:
+        if persisted is not None and persisted.snapshot is not None:
+            start = persisted.snapshot.last_index + 1
+            persisted = replace(persisted, entries=tuple(
+                Entry(start + offset, entry.term, entry.command)
+                for offset, entry in enumerate(persisted.entries)))
+        super().__init__(node_id, members, config, rng, persisted)
+
+
+class LeaderNeverStepsDown(RaftNode):
+    """CheckQuorum switched on but never acted upon: a leader cut off from
+    the majority stays leader, and its clients wait on it forever."""
+
+    breaks = ("LeaderStepDown",)
+    mirrors = "Raft thesis §6.2 (CheckQuorum)"
+
+    def check_quorum(self) -> None:
+        self.recently_active = set()
+
+
+CATALOGUE = {
+    node_class.__name__: node_class
+    for node_class in (
+        CommitPreviousTermByCounting,
+        VotedForNotPersisted,
+        TermNotPersisted,
+        VoteGrantedTwice,
+        VoteWithoutLogCheck,
+        TruncateOnEveryAppend,
+        ConflictingTailKept,
+        FollowerCommitPastVerified,
+        CommitIndexBackwards,
+        StaleTermAppendAccepted,
+        LeaderIgnoresHigherTerm,
+        NextIndexUnderflow,
+        StaleReadWithoutReadIndex,
+        DuplicateWriteAppliedTwice,
+        SnapshotOverNewerEntries,
+        SnapshotCrashRenumbersLog,
+        LeaderNeverStepsDown,
+    )
+}
