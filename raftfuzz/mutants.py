@@ -6,8 +6,8 @@ Point the fuzzer at one to watch it work, e.g.
     python -m raftfuzz.atheris_main --target=raftfuzz.mutants:VoteWithoutLogCheck artifacts/corpus corpus
 
 Each class names, in ``breaks``, the properties a run of it may violate (the
-first found is reported), and in ``mirrors`` the real-world report or the
-canonical source of the same bug. ``CATALOGUE`` lists them all; the
+first found is reported), and in ``mirrors`` the canonical source of the
+rule it breaks and a real-world report of the same bug. ``CATALOGUE`` lists them all; the
 benchmark in ``benchmarks/bench_bugs.py`` measures how fast each is found,
 and docs/bugs.md shows the results.
 """
@@ -29,7 +29,8 @@ class CommitPreviousTermByCounting(RaftNode):
     wrong rule behind the right one."""
 
     breaks = ("LeaderCompleteness", "StateMachineSafety", "LogMatching", "Linearizability")
-    mirrors = "Raft paper §5.4.2 and Figure 8"
+    mirrors = ("Raft paper §5.4.2, Figure 8",
+               'https://github.com/canonical/raft/issues/220 "Committing entries from previous terms"')
 
     def may_commit(self, index: int) -> bool:
         return True
@@ -48,7 +49,8 @@ class VotedForNotPersisted(RaftNode):
     votes again in the same term, so two candidates can win one term."""
 
     breaks = ("SingleVotePerTerm", "ElectionSafety")
-    mirrors = "Raft paper Figure 2 (persistent state)"
+    mirrors = ("Raft paper Figure 2 (persistent state)",
+               'https://github.com/mgodave/barge/issues/5 "Term and votedFor are not persisted"')
 
     def persisted_vote(self):
         return None
@@ -60,7 +62,8 @@ class TermNotPersisted(RaftNode):
     the vote it already cast in that term."""
 
     breaks = ("SingleVotePerTerm", "ElectionSafety")
-    mirrors = "Raft paper Figure 2 (persistent state)"
+    mirrors = ("Raft paper Figure 2 (persistent state)",
+               'https://github.com/bakwc/PySyncObj/pull/202 "Persist raft currentTerm and votedFor to fix data divergence on simultaneous restart"')
 
     def persisted_term(self) -> int:
         return 0
@@ -71,7 +74,8 @@ class VoteGrantedTwice(RaftNode):
     current term whose log is up to date, so a split vote can elect two."""
 
     breaks = ("SingleVotePerTerm", "ElectionSafety")
-    mirrors = "Raft paper §5.2"
+    mirrors = ("Raft paper §5.2",
+               'https://github.com/camunda/camunda/issues/5356 "Raft elects two leaders at the same term"')
 
     def may_vote_for(self, candidate: int) -> bool:
         return True
@@ -82,7 +86,8 @@ class VoteWithoutLogCheck(RaftNode):
     missing committed entries can be elected."""
 
     breaks = ("LeaderCompleteness", "StateMachineSafety", "LogMatching")
-    mirrors = "Raft paper §5.4.1"
+    mirrors = ("Raft paper §5.4.1",
+               'https://github.com/jgroups-extras/jgroups-raft/issues/14 "Grant vote based on candidate\'s log term and index"')
 
     def log_up_to_date(self, last_log_index: int, last_log_term: int) -> bool:
         return True
@@ -97,7 +102,8 @@ class TruncateOnEveryAppend(RaftNode):
 
     breaks = ("CommitIndexWithinLog", "LeaderCompleteness", "StateMachineSafety", "LogMatching",
               "Linearizability", "NodePanic")
-    mirrors = "Raft paper Figure 2 (AppendEntries receiver, step 3)"
+    mirrors = ("Raft paper Figure 2 (AppendEntries receiver, step 3)",
+               'https://github.com/ktoso/akka-raft/issues/66 "Should only delete entries if they conflict with a new one"')
 
     def store_entries(self, prev_index: int, entries) -> None:
         if prev_index < self.last_index():
@@ -113,7 +119,8 @@ class ConflictingTailKept(RaftNode):
     what precedes it."""
 
     breaks = ("LogMatching", "LeaderCompleteness", "StateMachineSafety", "Linearizability")
-    mirrors = "Raft paper Figure 2 (AppendEntries receiver, step 3)"
+    mirrors = ("Raft paper Figure 2 (AppendEntries receiver, step 3)",
+               'https://github.com/mofa-org/mofa/pull/1151 "truncate stale log entries on conflict in handle_append_entries"')
 
     def store_entries(self, prev_index: int, entries) -> None:
         for index, entry in enumerate(entries, start=prev_index + 1):
@@ -134,7 +141,8 @@ class FollowerCommitPastVerified(RaftNode):
     committed and applied."""
 
     breaks = ("StateMachineSafety", "LeaderCompleteness", "LogMatching", "Linearizability", "NodePanic")
-    mirrors = "Raft paper Figure 2 (AppendEntries receiver, step 5)"
+    mirrors = ("Raft paper Figure 2 (AppendEntries receiver, step 5)",
+               'https://github.com/scylladb/scylladb/issues/9965 "raft: follower may mark obsolete entries committed, causing inconsistency"')
 
     def on_append_entries(self, message) -> None:
         if message.term >= self.term and message.leader_commit > self.commit_index:
@@ -148,7 +156,8 @@ class CommitIndexBackwards(RaftNode):
     backwards."""
 
     breaks = ("CommitIndexMonotonic",)
-    mirrors = "etcd-io/raft: raftLog.commitTo never decreases the commit index"
+    mirrors = ("Raft paper Figure 2 (commitIndex increases monotonically)",
+               'https://github.com/etcd-io/etcd/issues/1717 "raft committed index should never decrease"')
 
     def advance_follower_commit(self, leader_commit: int, verified: int) -> None:
         self.commit_index = min(leader_commit, verified)
@@ -161,7 +170,8 @@ class StaleTermAppendAccepted(RaftNode):
 
     breaks = ("LeaderCompleteness", "StateMachineSafety", "LogMatching", "CommitIndexWithinLog",
               "Linearizability", "NodePanic")
-    mirrors = "Raft paper Figure 2 (AppendEntries receiver, step 1)"
+    mirrors = ("Raft paper Figure 2 (AppendEntries receiver, step 1)",
+               'https://github.com/andreev-io/little-raft/issues/44 "process_vote_response_as_candidate should ignore vote with stale term" (the same bug on vote responses)')
 
     def on_append_entries(self, message) -> None:
         super().on_append_entries(message._replace(term=max(message.term, self.term)))
@@ -172,7 +182,8 @@ class LeaderIgnoresHigherTerm(RaftNode):
     is now leader of a term in which another node can win the election."""
 
     breaks = ("ElectionSafety", "LeaderCompleteness", "LogMatching", "StateMachineSafety")
-    mirrors = "Raft paper §5.1 (a server that sees a higher term reverts to follower)"
+    mirrors = ("Raft paper §5.1",
+               'https://github.com/mgodave/barge/issues/10 "Candidate and Leader do not discover newer terms on RPC responses"')
 
     def become_follower(self, term: int, leader_id: int | None) -> None:
         if self.role == Role.LEADER and term > self.term:
@@ -188,7 +199,8 @@ class NextIndexUnderflow(RaftNode):
     for the term of entry -1 or ships a snapshot it does not have."""
 
     breaks = ("NodePanic",)
-    mirrors = "Raft paper Figure 2 (leader, nextIndex)"
+    mirrors = ("Raft paper §5.3",
+               'https://github.com/andreev-io/little-raft/pull/18 "Addressing a prev_log_index bug"')
 
     def next_index_after_rejection(self, peer: int, reject_hint: int) -> int:
         return self.next_index[peer] - 1
@@ -200,7 +212,8 @@ class StaleReadWithoutReadIndex(RaftNode):
     serving values the new leader has overwritten."""
 
     breaks = ("Linearizability",)
-    mirrors = "Raft thesis §6.4; Jepsen, etcd and Consul (2014)"
+    mirrors = ("Raft thesis §6.4",
+               'https://github.com/etcd-io/etcd/issues/741 "Consistent reads are not consistent" (Jepsen: etcd and Consul, 2014)')
 
     def serve_read(self, command) -> None:
         self.reply_client(command, True, self.store.get(command.key))
@@ -212,7 +225,8 @@ class DuplicateWriteAppliedTwice(RaftNode):
     value twice."""
 
     breaks = ("Linearizability",)
-    mirrors = "Raft thesis §6.3"
+    mirrors = ("Raft thesis §6.3",
+               'https://github.com/sofastack/sofa-jraft/issues/1014 (a command may be executed twice after a leader crash and client retry)')
 
     def apply(self, command):
         if command is None:
@@ -236,7 +250,8 @@ class SnapshotOverNewerEntries(RaftNode):
 
     breaks = ("CommitIndexWithinLog", "LogMatching", "StateMachineSafety", "LeaderCompleteness",
               "Linearizability")
-    mirrors = "Raft paper Figure 13 (InstallSnapshot receiver, steps 6-7)"
+    mirrors = ("Raft paper §7, Figure 13",
+               'https://github.com/camunda/camunda/issues/6092 "Snapshot install on follower can cause entries to be lost"')
 
     def on_install_snapshot(self, message) -> None:
         if message.term < self.term:
@@ -261,7 +276,8 @@ class SnapshotCrashRenumbersLog(RaftNode):
 
     breaks = ("LogMatching", "StateMachineSafety", "LeaderCompleteness", "CommitIndexWithinLog",
               "Linearizability", "NodePanic")
-    mirrors = "Raft paper §7 (snapshot, then discard the log prefix)"
+    mirrors = ("Raft paper §7",
+               'https://github.com/etcd-io/etcd/pull/12691 "raftexample: Save snapshot file before writing to wal"')
 
     def __init__(self, node_id, members, config, rng, persisted=None) -> None:
         if persisted is not None and persisted.snapshot is not None:
@@ -277,7 +293,8 @@ class LeaderNeverStepsDown(RaftNode):
     the majority stays leader, and its clients wait on it forever."""
 
     breaks = ("LeaderStepDown",)
-    mirrors = "Raft thesis §6.2 (CheckQuorum)"
+    mirrors = ("Raft thesis §6.2",
+               'https://github.com/etcd-io/etcd/pull/3917 "raft: support quorum check when raft is leader"')
 
     def check_quorum(self) -> None:
         self.recently_active = set()

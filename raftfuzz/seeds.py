@@ -9,11 +9,15 @@ would write by hand; the fuzzer mutates from there.
 from pathlib import Path
 
 from raftfuzz.report import input_sha1
-from raftfuzz.schedule import FaultEvent, Schedule, Verb, encode
+from raftfuzz.schedule import FaultEvent, Schedule, Verb, earliest_crashed_selector, encode, leader_selector
 
 
 def _events(*specs) -> tuple[FaultEvent, ...]:
     return tuple(FaultEvent(*spec) for spec in sorted(specs, key=lambda spec: spec[0]))
+
+
+# Role selectors of a three-node cluster (raftfuzz.schedule).
+LEADER, EARLIEST_CRASHED = leader_selector(3), earliest_crashed_selector(3)
 
 
 def seed_schedules() -> dict[str, Schedule]:
@@ -35,6 +39,16 @@ def seed_schedules() -> dict[str, Schedule]:
             (20, Verb.ISOLATE, 0), (21, Verb.CRASH, 0), (30, Verb.CRASH, 1), (31, Verb.RESTART, 0),
             (32, Verb.HEAL_ALL), (45, Verb.CRASH, 0), (46, Verb.RESTART, 1), (60, Verb.CRASH, 1),
             (61, Verb.RESTART, 0), (75, Verb.CRASH, 0), (76, Verb.RESTART, 1), (90, Verb.RESTART, 0))),
+        # Figure 8 again, steered by role rather than by node index: the
+        # leader A is cut off with a client write of its own; the next leader
+        # B is cut off too, takes a write, and crashes; A returns, wins the
+        # next term with the third node's vote and re-replicates its old
+        # entry; A crashes and B comes back. Whether B can then win without
+        # A's entry depends on the timing, which is the fuzzer's to vary.
+        "figure-8-by-role": Schedule(seed=22, election_timeout_ticks=6, heartbeat_ticks=1, client_count=2,
+                                     write_per_256=200, client_think_ticks=3, events=_events(
+            (20, Verb.ISOLATE, LEADER), (34, Verb.ISOLATE, LEADER), (50, Verb.CRASH, LEADER),
+            (51, Verb.HEAL_ALL), (70, Verb.CRASH, LEADER), (71, Verb.RESTART, EARLIEST_CRASHED))),
         "figure-8-five": Schedule(seed=7, node_count=5, election_timeout_ticks=4, heartbeat_ticks=1,
                                   client_count=3, write_per_256=255, client_think_ticks=1, events=_events(
             (20, Verb.SPLIT, 0, 0, 0b00011), (35, Verb.CRASH, 0), (36, Verb.HEAL_ALL),
