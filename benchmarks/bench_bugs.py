@@ -12,7 +12,8 @@ Modes (each a separate process per repetition, stopping at the first violation):
 - ``random``: ``python -m raftfuzz random --seed <rep>``, no feedback, no seeds.
 
 Time to first violation is the wall time of the whole process (start-up
-included, the same for every mode); executions are libFuzzer's
+included, the same for every mode), and its CPU time is recorded too (what
+the process itself used, whatever else the machine runs); executions are libFuzzer's
 ``number_of_executed_units`` or random mode's run count. Results are appended
 to a JSON-lines file one run at a time, so an interrupted campaign resumes
 where it stopped. ``report`` computes, per bug and mode, the success rate and
@@ -22,6 +23,7 @@ the budget; a median over a majority of misses is "not found").
 
 import argparse
 import json
+import os
 import re
 import shutil
 import statistics
@@ -62,22 +64,27 @@ def run_one(mode: str, bug: str, rep: int, budget: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="raftfuzz-bench-") as scratch:
         workdir = Path(scratch)
         command = fuzz_command(mode, bug, rep, budget, workdir)
+        log = workdir / "log.txt"
         started = time.monotonic()
-        completed = subprocess.run(command, cwd=workdir, capture_output=True, text=True,
-                                   timeout=budget + 300, check=False)
+        with log.open("w") as sink:
+            process = subprocess.Popen(command, cwd=workdir, stdout=sink, stderr=subprocess.STDOUT)
+            # wait4 gives this child's own CPU time, which other load on the
+            # machine does not inflate the way it inflates wall time.
+            _, status, usage = os.wait4(process.pid, 0)
         seconds = time.monotonic() - started
+        returncode = os.waitstatus_to_exitcode(status)
+        output = log.read_text(errors="replace")
         reports = sorted((workdir / "artifacts").glob("crash-*.json"))
         found = json.loads(reports[0].read_text())["violation"] if reports else None
-    output = completed.stderr + completed.stdout
     if mode == "random":
         executions = int(re.search(r"random: (\d+) runs", output).group(1))
     else:
         executions = int(re.search(r"stat::number_of_executed_units: (\d+)", output).group(1))
-    if found is None and completed.returncode not in (0,):
-        raise RuntimeError(f"{mode} {bug} rep {rep} failed with exit {completed.returncode}:\n{output[-3000:]}")
+    if found is None and returncode != 0:
+        raise RuntimeError(f"{mode} {bug} rep {rep} failed with exit {returncode}:\n{output[-3000:]}")
     return {"bug": bug, "mode": mode, "rep": rep, "budget": budget, "found": found is not None,
             "property": found["property"] if found else None, "seconds": round(seconds, 2),
-            "executions": executions}
+            "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2), "executions": executions}
 
 
 def load_results(path: Path) -> list[dict]:
