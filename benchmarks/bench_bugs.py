@@ -139,6 +139,7 @@ def summarise(results: list[dict], budget: int) -> dict:
                 "reps": len(runs),
                 "found": len(hits),
                 "median_seconds": median_or_none([run["seconds"] for run in hits], len(runs) - len(hits)),
+                "median_cpu_seconds": median_or_none([run["cpu_seconds"] for run in hits], len(runs) - len(hits)),
                 "median_executions": median_or_none([run["executions"] for run in hits], len(runs) - len(hits)),
                 "properties": sorted({run["property"] for run in hits}),
                 "seconds": [run["seconds"] if run["found"] else None for run in runs],
@@ -160,11 +161,19 @@ def render_report(arguments) -> int:
     return 0
 
 
-def cell(stats: dict | None, key: str, unit: str) -> str:
+def seconds(value: float) -> str:
+    return f"{value:.0f} s" if value >= 10 else f"{value:.1f} s"
+
+
+def cell(stats: dict | None) -> str:
+    """found/reps, then the medians of wall time, CPU time and executions."""
     if stats is None:
         return "–"
-    value = stats[key]
-    return "not found" if value is None else f"{value:.0f}{unit}" if value >= 10 else f"{value:.1f}{unit}"
+    found = f"{stats['found']}/{stats['reps']}"
+    if stats["median_seconds"] is None:
+        return f"{found}: not found"
+    return (f"{found}: {seconds(stats['median_seconds'])}, {seconds(stats['median_cpu_seconds'])} CPU, "
+            f"{stats['median_executions']:.0f} execs")
 
 
 def catalogue_median(summary: dict, mode: str) -> float | None:
@@ -187,18 +196,15 @@ def markdown(summary: dict, modes: list[str], budget: int, arguments) -> str:
         "Regenerate: `python benchmarks/bench_bugs.py run --budget "
         f"{budget} --reps {reps} && python benchmarks/bench_bugs.py report`",
         "",
-        "| bug | property found | " + " | ".join(
-            f"{mode}: found, median time, median execs" for mode in modes) + " |",
+        "Each cell: repetitions that found the bug, then the medians of wall time, CPU time and "
+        "executions to the first violation.",
+        "",
+        "| bug | property found | " + " | ".join(modes) + " |",
         "|---|---|" + "---|" * len(modes),
     ]
     for bug, row in summary.items():
         properties = sorted({p for stats in row.values() for p in stats["properties"]})
-        cells = []
-        for mode in modes:
-            stats = row.get(mode)
-            cells.append("–" if stats is None else
-                         f"{stats['found']}/{stats['reps']}, {cell(stats, 'median_seconds', ' s')}, "
-                         f"{cell(stats, 'median_executions', '')}")
+        cells = [cell(row.get(mode)) for mode in modes]
         lines.append(f"| {bug} | {', '.join(properties) or '–'} | " + " | ".join(cells) + " |")
     lines += ["", "Median over the catalogue of the per-bug median time:", ""]
     for mode in modes:
@@ -208,7 +214,13 @@ def markdown(summary: dict, modes: list[str], budget: int, arguments) -> str:
         cov, rnd = catalogue_median(summary, "coverage"), catalogue_median(summary, "random")
         if cov and rnd:
             lines.append(f"- random / coverage: {rnd / cov:.1f}x")
-    lines += ["", "![time to first violation per bug and mode](bugs.png)", ""]
+    lines += ["", "![time to first violation per bug and mode](bugs.png)", "", "## The catalogue", "",
+              "| bug | what goes wrong | may break | mirrors |", "|---|---|---|---|"]
+    for name, node_class in CATALOGUE.items():
+        summary_line = " ".join(node_class.__doc__.split()).split(". ")[0].rstrip(".") + "."
+        canonical, report = node_class.mirrors
+        lines.append(f"| {name} | {summary_line} | {', '.join(node_class.breaks)} | {canonical}; {report} |")
+    lines.append("")
     if arguments.notes:
         lines += [arguments.notes.read_text().strip(), ""]
     return "\n".join(lines)
@@ -241,7 +253,7 @@ def plot(summary: dict, modes: list[str], budget: int, path: Path) -> None:
     axes.set_yticks(range(len(bugs)), bugs)
     axes.invert_yaxis()
     axes.set_xlabel(f"seconds to first violation (log scale; x = not found within {budget} s)")
-    axes.legend(loc="lower right")
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
     axes.grid(axis="x", which="both", alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
