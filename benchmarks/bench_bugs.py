@@ -8,7 +8,9 @@ Modes (each a separate process per repetition, stopping at the first violation):
 
 - ``coverage``: ``python -m raftfuzz.atheris_main`` on a fresh copy of the
   seed corpus, libFuzzer ``-seed=<rep>``: what a user runs;
-- ``coverage-empty``: the same from an empty corpus (guidance without seeds);
+- ``coverage-bytes``: the same with libFuzzer's byte mutations only
+  (``--mutator=bytes``), to show what the structure-aware mutator adds;
+- ``coverage-empty``: the same as ``coverage`` from an empty corpus;
 - ``random``: ``python -m raftfuzz random --seed <rep>``, no feedback, no seeds.
 
 Time to first violation is the wall time of the whole process (start-up
@@ -39,7 +41,7 @@ sys.path.insert(0, str(REPO))
 
 from raftfuzz.mutants import CATALOGUE  # noqa: E402
 
-MODES = ("coverage", "coverage-empty", "random")
+MODES = ("coverage", "coverage-bytes", "coverage-empty", "random")
 DEFAULT_RESULTS = REPO / "benchmarks" / "results" / "bugs.jsonl"
 DOCS = REPO / "docs"
 
@@ -52,10 +54,11 @@ def fuzz_command(mode: str, bug: str, rep: int, budget: int, workdir: Path) -> l
     corpus = workdir / "corpus"
     corpus.mkdir()
     seeds = []
-    if mode == "coverage":
+    if mode != "coverage-empty":
         shutil.copytree(REPO / "corpus", workdir / "seeds")
         seeds = [str(workdir / "seeds")]
-    return [sys.executable, "-m", "raftfuzz.atheris_main", target, str(corpus), *seeds, f"-seed={rep}",
+    mutator = "--mutator=bytes" if mode == "coverage-bytes" else "--mutator=schedule"
+    return [sys.executable, "-m", "raftfuzz.atheris_main", target, mutator, str(corpus), *seeds, f"-seed={rep}",
             f"-max_total_time={budget}", "-print_final_stats=1",
             f"-artifact_prefix={workdir / 'artifacts'}/"]
 
@@ -233,7 +236,8 @@ def plot(summary: dict, modes: list[str], budget: int, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     bugs = list(summary)
-    colours = {"coverage": "tab:blue", "coverage-empty": "tab:green", "random": "tab:orange"}
+    colours = {"coverage": "tab:blue", "coverage-bytes": "tab:purple", "coverage-empty": "tab:green",
+               "random": "tab:orange"}
     figure, axes = plt.subplots(figsize=(9, 0.45 * len(bugs) + 1.5))
     for offset, mode in enumerate(modes):
         shift = (offset - (len(modes) - 1) / 2) * 0.25

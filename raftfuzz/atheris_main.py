@@ -1,7 +1,8 @@
 """Coverage-guided fuzzing with atheris (libFuzzer for Python).
 
     python -m raftfuzz.atheris_main [--target=pkg.module:Class] [--max-steps=N]
-                                    [--core=c|python] CORPUS_DIR... [libFuzzer flags]
+                                    [--core=c|python] [--mutator=schedule|bytes]
+                                    CORPUS_DIR... [libFuzzer flags]
     python -m raftfuzz.atheris_main artifacts/crash-<sha1>     # replay one input
 
 Every libFuzzer flag passes through (-runs, -max_total_time, -jobs, -workers,
@@ -24,7 +25,11 @@ import sys
 
 from raftfuzz.violations import EXIT_USAGE
 
-_OWN_FLAGS = {"--target": "RAFTFUZZ_TARGET", "--max-steps": "MAX_STEPS", "--core": "RAFTFUZZ_CORE"}
+_OWN_FLAGS = {"--target": "RAFTFUZZ_TARGET", "--max-steps": "MAX_STEPS", "--core": "RAFTFUZZ_CORE",
+              "--mutator": "RAFTFUZZ_MUTATOR"}
+# "schedule": structure-aware mutations half of the time (raftfuzz.schedule_mutator);
+# "bytes": libFuzzer's byte mutations only.
+MUTATORS = ("schedule", "bytes")
 
 
 def _split_arguments(arguments: list[str]) -> tuple[list[str], list[str]]:
@@ -65,6 +70,9 @@ def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv if argv is None else argv)
     try:
         own, libfuzzer = _split_arguments(argv[1:])
+        if os.environ.get("RAFTFUZZ_MUTATOR", "schedule") not in MUTATORS:
+            print(f"raftfuzz: error: --mutator must be one of {', '.join(MUTATORS)}", file=sys.stderr)
+            raise SystemExit(EXIT_USAGE)
         artifacts, libfuzzer = _artifact_directory(libfuzzer)
         os.makedirs(artifacts, exist_ok=True)
         os.environ["RAFTFUZZ_ARTIFACTS"] = artifacts
@@ -92,8 +100,13 @@ def main(argv: list[str] | None = None) -> None:
             harness.save_crash(data, schedule, result)
             raise result.violation
 
+    mutator = {}
+    if os.environ.get("RAFTFUZZ_MUTATOR", "schedule") == "schedule":
+        from raftfuzz.schedule_mutator import mutate
+
+        mutator = {"custom_mutator": mutate}
     # libFuzzer re-runs argv[0] through a shell for -fork/-jobs/-merge/-minimize_crash.
-    atheris.Setup([f"{sys.executable} -m raftfuzz.atheris_main", *own, *libfuzzer], test_one_input)
+    atheris.Setup([f"{sys.executable} -m raftfuzz.atheris_main", *own, *libfuzzer], test_one_input, **mutator)
     atheris.Fuzz()
 
 

@@ -19,14 +19,9 @@ from tqdm import tqdm
 
 from raftfuzz.harness import Harness
 from raftfuzz.report import signature
-from raftfuzz.schedule import EVENT_SIZE, HEADER_SIZE, MAX_EVENTS
+from raftfuzz.schedule import random_input
 from raftfuzz.target import load_target, target_spec
 from raftfuzz.violations import EXIT_OK
-
-
-def random_input(generator: random.Random) -> bytes:
-    events = generator.randrange(MAX_EVENTS // 2 + 1)
-    return generator.randbytes(HEADER_SIZE + events * EVENT_SIZE)
 
 
 def run_random(arguments) -> int:

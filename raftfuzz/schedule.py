@@ -276,6 +276,14 @@ def _decode_event(record: bytes, node_count: int) -> FaultEvent:
     return FaultEvent(at_ticks, verb, a, b, value)
 
 
+def random_input(generator) -> bytes:
+    """Uniformly random knobs and up to MAX_EVENTS / 2 random fault records:
+    what random mode runs, and what the schedule mutator sometimes proposes.
+    ``generator`` is a ``random.Random``."""
+    events = generator.randrange(MAX_EVENTS // 2 + 1)
+    return generator.randbytes(HEADER_SIZE + events * EVENT_SIZE)
+
+
 def encode(schedule: Schedule) -> bytes:
     """Canonical bytes for ``schedule``: ``decode(encode(s)) == s``."""
     out = bytearray(schedule.seed.to_bytes(4, "little"))

@@ -1,0 +1,76 @@
+"""Structure-aware mutation of fuzz inputs (atheris' custom mutator).
+
+libFuzzer mutates bytes. Inside an input's 5-byte event records that works
+well, but an inserted or erased byte shifts every record after it, so one
+mutation rewrites all the later faults at once: the input's meaning jumps
+instead of moving a step. Half of the mutations here therefore work on the
+schedule's structure, the way libprotobuf-mutator works on a message:
+
+- rewrite one knob of the header (loss, crash-after-sync, node count…);
+- draw a new simulation seed: the same faults, different luck;
+- insert a random fault record, delete one, or undo one a little later (add
+  its inverse: a restart after a crash, a heal after a partition…);
+- rewrite one field of one record (its time, verb, nodes or value);
+- now and then, propose a fresh random schedule, as random mode would: the
+  feedback keeps what is new, and coverage-guided fuzzing never explores
+  less of the hostile part of the input space than random mode does.
+
+The other half are libFuzzer's own mutations (``atheris.Mutate``), which
+also keep its dictionary and comparison feedback in play. Every draw comes
+from ``seed``, as libFuzzer requires, so a campaign with a fixed ``-seed``
+repeats itself.
+"""
+
+import random
+
+from raftfuzz.schedule import EVENT_SIZE, HEADER_SIZE, MAX_EVENTS, Verb, random_input
+
+SEED_BYTES = 4  # the header starts with the simulation seed
+MAX_STACKED = 3  # structural mutations applied together, like libFuzzer's stacking
+FRESH_PER_256 = 32  # how often a structural mutation is a fresh random schedule
+# The verb that undoes each verb, and the value byte it needs (None: keep).
+UNDO = {
+    Verb.CRASH: (Verb.RESTART, None), Verb.PARTITION: (Verb.HEAL, None), Verb.ONE_WAY: (Verb.HEAL, None),
+    Verb.ISOLATE: (Verb.HEAL_ALL, None), Verb.SPLIT: (Verb.HEAL_ALL, None), Verb.HOLD: (Verb.RELEASE, None),
+    Verb.PAUSE: (Verb.RESUME, None), Verb.SKEW: (Verb.SKEW, 64), Verb.LINK: (Verb.LINK, 0),
+}
+
+
+def mutate(data: bytes, max_size: int, seed: int, *, byte_mutator=None) -> bytes:
+    rng = random.Random(seed)
+    if rng.randrange(2):
+        if byte_mutator is None:
+            import atheris
+
+            byte_mutator = atheris.Mutate
+        return byte_mutator(data, max_size)
+    if rng.randrange(256) < FRESH_PER_256:
+        return random_input(rng)[:max_size]
+    header = bytearray(data[:HEADER_SIZE].ljust(HEADER_SIZE, b"\0"))
+    body = data[HEADER_SIZE:]
+    records = [bytearray(body[start : start + EVENT_SIZE])
+               for start in range(0, len(body) - len(body) % EVENT_SIZE, EVENT_SIZE)][:MAX_EVENTS]
+    for _ in range(1 + rng.randrange(MAX_STACKED)):
+        _mutate_once(rng, header, records)
+    return bytes(header + b"".join(records))[:max_size]
+
+
+def _mutate_once(rng: random.Random, header: bytearray, records: list[bytearray]) -> None:
+    choice = rng.randrange(6)
+    if choice == 0:
+        header[SEED_BYTES + rng.randrange(HEADER_SIZE - SEED_BYTES)] = rng.randrange(256)
+    elif choice == 1:
+        header[:SEED_BYTES] = rng.randbytes(SEED_BYTES)
+    elif choice == 2 and len(records) < MAX_EVENTS:
+        records.insert(rng.randrange(len(records) + 1), bytearray(rng.randbytes(EVENT_SIZE)))
+    elif choice == 3 and records:
+        del records[rng.randrange(len(records))]
+    elif choice == 4 and records and len(records) < MAX_EVENTS:
+        fault = rng.choice(records)
+        undo = UNDO.get(Verb(fault[1] % len(Verb)))
+        if undo is not None:
+            verb, value = undo
+            later = min(255, fault[0] + 1 + rng.randrange(64))
+            records.append(bytearray([later, int(verb), fault[2], fault[3], fault[4] if value is None else value]))
+    elif records:
+        rng.choice(records)[rng.randrange(EVENT_SIZE)] = rng.randrange(256)
