@@ -129,3 +129,26 @@ def test_granting_two_candidates_in_one_term_breaks_single_vote_per_term():
     checker.check_ready(FakeNode(0), Ready(messages=[RequestVoteResponse(0, 2, 6, True)]))  # next term: fine
     ready = Ready(messages=[RequestVoteResponse(0, 2, 5, True)])
     assert violation_of(checker.check_ready, FakeNode(0), ready) == checkers.SINGLE_VOTE
+
+
+def test_an_exception_inside_the_node_is_a_node_panic_finding_named_by_type_and_line():
+    from raftfuzz.raft import RaftNode
+    from raftfuzz.report import signature
+    from raftfuzz.schedule import Schedule
+    from raftfuzz.simulator import Simulation
+
+    class PanicsOnTenthTick(RaftNode):
+        def tick(self):
+            super().tick()
+            if self.id == 1 and getattr(self, "ticks", 0) == 9:
+                raise IndexError("log index out of range")
+            self.ticks = getattr(self, "ticks", 0) + 1
+
+    result = Simulation(Schedule(seed=3), PanicsOnTenthTick).run()
+    violation = result.violation
+    assert violation.kind == "safety" and violation.property_name == "NodePanic"
+    assert violation.nodes == (1,)
+    assert violation.facts["exception"] == "IndexError"
+    assert violation.facts["where"].startswith("test_checkers.py:") and violation.facts["where"].endswith(" in tick")
+    assert signature(violation, "t:PanicsOnTenthTick") == signature(
+        Simulation(Schedule(seed=4), PanicsOnTenthTick).run().violation, "t:PanicsOnTenthTick")
