@@ -146,9 +146,13 @@ def fuzzing_throughput(core: str, runs: int, time_checkers: bool) -> dict:
     """One atheris run over the seed corpus; libFuzzer's exec/s plus the probe's totals."""
     with tempfile.TemporaryDirectory() as work:
         probe = Path(work) / "probe.json"
+        corpus = Path(work) / "corpus"
+        corpus.mkdir()
         completed = _run_child(
             f"fuzz_child({time_checkers})",
-            [work, str(REPO / "corpus"), f"-runs={runs}", "-seed=1", "-print_final_stats=1",
+            # The corpus gets a directory of its own: libFuzzer rescans its
+            # corpus directories every second and would take the probe file in.
+            [str(corpus), str(REPO / "corpus"), f"-runs={runs}", "-seed=1", "-print_final_stats=1",
              f"-artifact_prefix={work}/"],
             core, probe=probe, check=False)
         match = re.search(r"average_exec_per_sec:\s+(\d+)", completed.stderr)
