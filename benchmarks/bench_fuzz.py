@@ -11,8 +11,11 @@
    memory (resource.getrusage ru_maxrss).
 3. The share of the executions' time spent in checkers: the safety checker
    (after every step), the liveness checker, and the final linearizability
-   check. A second atheris run, identical to the first (same seed, same
-   inputs), times every checker call from outside: this script wraps the
+   check. A second atheris run with the same seed times every checker call
+   from outside. It starts on the same inputs, but libFuzzer's schedule
+   drifts with timing after a few hundred executions, so it is a comparable
+   run rather than an identical one; the output says how much simulated
+   time it covered against the first. This script wraps the
    checkers' entry points before raftfuzz.atheris_main starts, and subtracts
    the wrapper's own cost, measured on a no-op. The product code is untouched.
 
@@ -213,9 +216,7 @@ def main() -> None:
         fuzzing.update(checker_share=profiled["checker_share"],
                        checker_calls_per_execution=profiled["checker_calls_per_execution"],
                        wrapper_cost_ns_per_call=profiled["wrapper_cost_ns_per_call"],
-                       # Same seed, same inputs: the profiled run must simulate the same time.
-                       profiled_run_same_executions=(profiled["executions"], profiled["simulated_us"])
-                       == (fuzzing["executions"], fuzzing["simulated_us"]))
+                       profiled_simulated_time_ratio=profiled["simulated_us"] / fuzzing["simulated_us"])
         results[core] = {"simulator": simulator_throughput(core, arguments.repeat), "atheris": fuzzing}
 
     print(f"Fuzzing under atheris from the seed corpus, -runs={arguments.runs} -seed=1; "
@@ -230,8 +231,9 @@ def main() -> None:
               f"| {_percent(share['safety'])} | {_percent(share['liveness'])} "
               f"| {_percent(share['linearizability'])} | {_percent(share['all'])} "
               f"| {fuzzing['peak_rss_mib']:.0f} |")
-    same = all(result["atheris"]["profiled_run_same_executions"] for result in results.values())
-    print(f"\nThe profiled runs (checker shares) replayed the same executions: {same}")
+    ratios = ", ".join(f"{core} {result['atheris']['profiled_simulated_time_ratio']:.3f}"
+                       for core, result in results.items())
+    print(f"\nSimulated time of the profiled runs (checker shares) relative to the first runs: {ratios}")
     print(f"\nThe simulator alone, without instrumentation; passes over the seed corpus: {arguments.repeat}\n")
     print("| core | events/CPU s | runs/CPU s | simulated s / CPU s | peak RSS MiB |")
     print("|---|---:|---:|---:|---:|")
