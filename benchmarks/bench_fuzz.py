@@ -12,10 +12,11 @@
 3. The share of the executions' time spent in checkers: the safety checker
    (after every step), the liveness checker, and the final linearizability
    check. A second atheris run with the same seed times every checker call
-   from outside. It starts on the same inputs, but libFuzzer's schedule
-   drifts with timing after a few hundred executions, so it is a comparable
-   run rather than an identical one; the output says how much simulated
-   time it covered against the first. This script wraps the
+   from outside. It starts on the same inputs but, slowed by the wrappers,
+   diverges after a few hundred executions (observed at 600, not at 100;
+   two unwrapped runs stay identical), so it is a comparable run rather than
+   an identical one; the output says how much simulated time it covered
+   against the first. This script wraps the
    checkers' entry points before raftfuzz.atheris_main starts, and subtracts
    the wrapper's own cost, measured on a no-op. The product code is untouched.
 
