@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# The bench extra (SimPy, the baseline of bench_core.py) only for `make bench`.
+# The bench extra (SimPy for bench_core.py, matplotlib for bench_bugs.py) only for `make bench`.
 BENCH_STAMP := $(VENV)/.installed-bench
 # Extra libFuzzer flags for `make fuzz`, e.g. FUZZ_FLAGS="-max_total_time=600 -jobs=2"
 FUZZ_FLAGS ?=
