@@ -45,6 +45,20 @@ def describe_error(error: BaseException) -> str | None:
     return None
 
 
+def report_error(error: Exception, prefix: str) -> int:
+    """Prints the one line for an error the user can fix and returns its exit
+    code: 5 for the shared store, 2 for a setting, file or target. Any other
+    exception is a bug in raftfuzz and is raised again, traceback and all."""
+    if isinstance(error, StorageError):
+        message, code = str(error), EXIT_STORAGE
+    else:
+        message, code = describe_error(error), EXIT_USAGE
+        if message is None:
+            raise error
+    print(f"{prefix}: error: {message}", file=sys.stderr)
+    return code
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="raftfuzz", description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -105,15 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         return _dispatch(arguments)
     except KeyboardInterrupt:
         return 130
-    except StorageError as error:
-        print(f"raftfuzz: error: {error}", file=sys.stderr)
-        return EXIT_STORAGE
     except Exception as error:
-        message = describe_error(error)
-        if message is None:
-            raise
-        print(f"raftfuzz: error: {message}", file=sys.stderr)
-        return EXIT_USAGE
+        return report_error(error, "raftfuzz")
 
 
 def _dispatch(arguments) -> int:

@@ -45,7 +45,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from raftfuzz.storage import BUCKET_ENV, EXIT_STORAGE, STORE_DIR_ENV, WORKER_ENV, StorageError
+from raftfuzz.storage import BUCKET_ENV, EXIT_STORAGE, STORE_DIR_ENV, WORKER_ENV
 from raftfuzz.violations import EXIT_HARNESS_ERROR, EXIT_LIVENESS, EXIT_OK, EXIT_SAFETY, EXIT_USAGE
 
 CREDENTIALS_ENV = "GOOGLE_APPLICATION_CREDENTIALS"
@@ -298,19 +298,12 @@ def main(argv: list[str] | None = None) -> int:
     except ContainerSettingsError as error:
         print(f"raftfuzz: container: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except StorageError as error:
-        print(f"raftfuzz: container: error: {error}", file=sys.stderr)
-        return EXIT_STORAGE
     except KeyboardInterrupt:
         return 130
     except Exception as error:
-        from raftfuzz.cli import describe_error
+        from raftfuzz.cli import report_error
 
-        message = describe_error(error)
-        if message is None:
-            raise
-        print(f"raftfuzz: container: error: {message}", file=sys.stderr)
-        return EXIT_USAGE
+        return report_error(error, "raftfuzz: container")
 
 
 if __name__ == "__main__":
