@@ -74,7 +74,9 @@ def main(argv: list[str] | None = None) -> None:
             print(f"raftfuzz: error: --mutator must be one of {', '.join(MUTATORS)}", file=sys.stderr)
             raise SystemExit(EXIT_USAGE)
         artifacts, libfuzzer = _artifact_directory(libfuzzer)
-        os.makedirs(artifacts, exist_ok=True)
+        from raftfuzz.paths import check_fuzzer_paths
+
+        check_fuzzer_paths(libfuzzer, artifacts)  # before any work: findings must have somewhere to go
         os.environ["RAFTFUZZ_ARTIFACTS"] = artifacts
         from raftfuzz.fuzz_supervisor import supervise, wants_sync
 

@@ -31,10 +31,11 @@ LOG_ENV = "RAFTFUZZ_LOG"
 def describe_error(error: BaseException) -> str | None:
     """The one-line message for an error a user can fix, or None for a bug."""
     from raftfuzz.harness import SettingsError
+    from raftfuzz.paths import PathError
     from raftfuzz.report import ReportError
     from raftfuzz.target import TargetError
 
-    if isinstance(error, (ReportError, TargetError, SettingsError, core_module.CoreUnavailable)):
+    if isinstance(error, (ReportError, TargetError, SettingsError, PathError, core_module.CoreUnavailable)):
         return str(error)
     if isinstance(error, FileNotFoundError):
         return f"{error.filename}: no such file"
@@ -42,6 +43,8 @@ def describe_error(error: BaseException) -> str | None:
         return f"{error.filename}: is a directory, expected a file"
     if isinstance(error, PermissionError):
         return f"{error.filename}: permission denied"
+    if isinstance(error, OSError) and error.filename is not None:  # a symlink loop, a file used as a directory
+        return f"{error.filename}: {error.strerror or type(error).__name__}"
     return None
 
 
@@ -138,13 +141,19 @@ def _dispatch(arguments) -> int:
     if arguments.command in ("corpus", "crashes", "sync"):
         return storage_cli.dispatch(arguments)
     if arguments.command == "decode":
+        from raftfuzz.report import load_report, looks_like_report, read_crash_file
         from raftfuzz.schedule import decode
 
-        print(json.dumps(decode(arguments.file.read_bytes()).describe(), indent=2))
+        data = read_crash_file(arguments.file)
+        if looks_like_report(arguments.file, data):  # a report: its embedded input
+            data, _ = load_report(arguments.file, data)
+        print(json.dumps(decode(data).describe(), indent=2))
         return EXIT_OK
     if arguments.command == "seed-corpus":
+        from raftfuzz.paths import writable_directory
         from raftfuzz.seeds import write_seed_corpus
 
+        writable_directory(arguments.directory, "the seed corpus directory", "the DIR argument")
         paths = write_seed_corpus(arguments.directory)
         print(f"wrote {len(paths)} seeds to {arguments.directory}")
         return EXIT_OK
@@ -153,17 +162,20 @@ def _dispatch(arguments) -> int:
 
 def _replay(arguments, path: Path) -> int:
     from raftfuzz.harness import Harness
-    from raftfuzz.report import load_report
-    from raftfuzz.target import load_target, target_spec
+    from raftfuzz.report import load_report, looks_like_report, read_crash_file
+    from raftfuzz.target import load_target, report_target, target_spec
 
+    # Everything about the file is checked before anything is imported or
+    # run: what it is (by content, not by name), its structure, and whether
+    # the target it names may be imported (raftfuzz.target.report_target).
     expected = None
-    if path.suffix == ".json":
-        data, report = load_report(path)
-        expected = report
-        target = arguments.target or report["target"]
-        max_steps = arguments.max_steps or report["max_steps"]
+    content = read_crash_file(path)
+    if looks_like_report(path, content):
+        data, expected = load_report(path, content)
+        target = report_target(expected["target"], arguments.target)
+        max_steps = arguments.max_steps or expected["max_steps"]
     else:
-        data = path.read_bytes()
+        data = content
         target, max_steps = arguments.target, arguments.max_steps
     log_level = arguments.log_level or os.environ.get(LOG_ENV) or "info"
     if log_level not in ("none", "info", "debug", "trace"):
@@ -177,7 +189,7 @@ def _replay(arguments, path: Path) -> int:
           f"time={result.time_us / 1e6:.3f}s ended_by={result.ended_by} trace={result.trace_hash}")
     violation = result.violation
     if violation is not None:
-        print(f"{violation.kind} violation {violation.property_name} at step {violation.step}: "
+        print(f"{violation.label} {violation.property_name} at step {violation.step}: "
               f"{violation.message}")
     if expected is not None:
         recorded = expected["violation"]

@@ -63,6 +63,8 @@ MAX_COMPLETION_INDEX = 100_000
 # bounds the time a target that crashes on almost every input spends
 # restarting; past it the worker stops early with what it has.
 MAX_FUZZER_STARTS = 200
+# libFuzzer's exit code for a crash (-error_exitcode).
+LIBFUZZER_CRASH = 77
 
 
 class ContainerSettingsError(Exception):
@@ -206,9 +208,12 @@ class Entrypoint:
     def fuzz(self) -> int:
         from raftfuzz.seeds import write_seed_corpus
 
+        from raftfuzz.paths import writable_directory
+
         settings = self.settings
-        settings.corpus.mkdir(parents=True, exist_ok=True)
-        settings.artifacts.mkdir(parents=True, exist_ok=True)
+        # Checked before any fuzzing: a crash found later must have somewhere to go.
+        writable_directory(settings.corpus, "the corpus directory", "RAFTFUZZ_CORPUS")
+        writable_directory(settings.artifacts, "the artifacts directory", "RAFTFUZZ_ARTIFACTS")
 
         def forward(signum, frame):
             self.stop_signal = signum
@@ -227,6 +232,7 @@ class Entrypoint:
                     break
                 before = _reports(settings.artifacts)
                 code = self._run_fuzzer(seeds, remaining)
+                self._recover_orphans()
                 after = _reports(settings.artifacts)
                 new = sorted(path for path, stamp in after.items() if before.get(path) != stamp)
                 found.extend(path for path in new if path not in found)
@@ -238,7 +244,9 @@ class Entrypoint:
                 if not new:
                     # Not a crash report: a bad setting (2), the bucket (5), or
                     # a harness error libFuzzer saved as a bare crash-<sha1>.
-                    self.log(f"the fuzzer exited with code {code} without a crash report")
+                    lost = (" (a crash whose report could not be written: its input is printed above, "
+                            "base64)") if code == LIBFUZZER_CRASH else ""
+                    self.log(f"the fuzzer exited with code {code} without a crash report{lost}")
                     return code if code in (EXIT_USAGE, EXIT_STORAGE) else EXIT_HARNESS_ERROR
                 for path in new:
                     self.log(f"crash report {path}")
@@ -255,6 +263,17 @@ class Entrypoint:
             f"kept in {settings.artifacts.resolve()}"
         self.log(f"budget ended: {_count(found)}" + (f", {kept}" if found else ""))
         return EXIT_OK
+
+    def _recover_orphans(self) -> None:
+        """A raw crash-<sha1> the fuzzer left without its report (a write
+        that failed, a kill between the two files) gets its report rebuilt
+        here; one that does not reproduce is kept, and said so."""
+        from raftfuzz.crash_upload import recover_orphans
+
+        for raw, report in recover_orphans(self.settings.artifacts):
+            if report is None:
+                self.log(f"{raw} has no report and did not reproduce with this target; the input is kept "
+                         f"there (and uploaded alone by the next `raftfuzz sync` with a bucket)")
 
     def _run_fuzzer(self, seeds: str, seconds: int) -> int:
         settings = self.settings

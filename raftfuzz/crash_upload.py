@@ -23,6 +23,13 @@ report in the store. Until then it stays pending in the spool and every sync
 (and every run's start) tries again; a retry after a partial upload finishes
 the missing steps, and the create-only writes make the finished ones no-ops.
 
+A raw ``crash-<sha1>`` without its ``.json`` (a kill between the two
+writes, a disk that filled up, or libFuzzer's own file for a crash the
+harness could not save) is never left behind: its report is rebuilt by
+replaying the input with the configured target (``recover_orphans``), and if
+that finds nothing, the input is uploaded alone to
+``crashes/unreproduced/crash-<sha1>`` and the summary says so.
+
 If a claim's report has not appeared after ``STALE_CLAIM_SECONDS`` (the
 claiming worker lost its disk, e.g. a deleted pod), the next worker holding a
 crash of that signature takes the claim over: it deletes the claim at the
@@ -31,6 +38,7 @@ generation it read, which only one worker can do, and claims again.
 
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -43,6 +51,9 @@ CRASHES = "crashes"
 CLAIM = "signature.json"
 OCCURRENCES = "occurrences"
 MARKERS = ".uploaded"
+# Raw inputs whose report could not be rebuilt go here, one object each.
+UNREPRODUCED = "unreproduced"
+_RAW_CRASH = re.compile(r"crash-[0-9a-f]{40}")
 # A worker uploads its report seconds after claiming; one whose report is
 # still missing after this long is gone (or its bucket has been down that
 # long, in which case two reports for one signature is the lesser evil).
@@ -59,17 +70,72 @@ class SpoolResult:
     occurrences: int = 0  # recorded against a signature someone else reported
     pending: int = 0      # the signature's report is not in the store yet; retried later
     broken: list[str] = field(default_factory=list)  # unreadable spool files, left alone
+    rebuilt: int = 0      # reports rebuilt from a raw crash-<sha1> left without one
+    alone: list[str] = field(default_factory=list)  # raw inputs uploaded without a report
 
     def summary(self) -> str:
         text = (f"{self.reported} reported, {self.occurrences} recorded as occurrences, "
                 f"{self.pending} pending")
+        if self.rebuilt:
+            text += f", {self.rebuilt} report{'s' if self.rebuilt != 1 else ''} rebuilt from raw inputs"
+        if self.alone:
+            text += (f", {len(self.alone)} raw input{'s' if len(self.alone) != 1 else ''} that did not "
+                     f"reproduce uploaded alone to {CRASHES}/{UNREPRODUCED}/ ({', '.join(self.alone)})")
         return text + (f", {len(self.broken)} unreadable" if self.broken else "")
 
 
+def orphans(artifacts: Path, min_age_seconds: float = 0.0) -> list[Path]:
+    """Raw ``crash-<sha1>`` files in the spool without their ``.json``, at
+    least ``min_age_seconds`` old (a younger one may be between its two
+    writes), oldest first."""
+    found = []
+    now = time.time()
+    try:
+        entries = list(os.scandir(artifacts))
+    except OSError:
+        return []
+    names = {entry.name for entry in entries}
+    for entry in entries:
+        if not _RAW_CRASH.fullmatch(entry.name) or f"{entry.name}.json" in names:
+            continue
+        try:
+            if not entry.is_file() or now - entry.stat().st_mtime < min_age_seconds:
+                continue
+            found.append((entry.stat().st_mtime_ns, entry.name, Path(entry.path)))
+        except OSError:
+            continue  # removed since the scan
+    return [path for _, _, path in sorted(found)]
+
+
+def rebuild_report(raw: Path, target: str | None = None) -> Path | None:
+    """Replays a raw crash input with the configured target and, when it
+    still finds something, writes its report beside it (returning the
+    report's path). None when the input finds nothing with this target."""
+    from raftfuzz.harness import Harness
+    from raftfuzz.target import load_target, target_spec
+
+    spec = target_spec(target)
+    harness = Harness.from_settings(load_target(spec), target=spec, artifacts=str(raw.parent))
+    data = raw.read_bytes()
+    schedule, result = harness.execute(data)
+    if result.violation is None:
+        return None
+    return harness.save_crash(data, schedule, result)
+
+
+def recover_orphans(artifacts: Path, target: str | None = None, min_age_seconds: float = 0.0) -> list[tuple[Path, Path | None]]:
+    """Rebuilds the report of every orphaned raw crash in the spool:
+    (raw path, report path or None when it did not reproduce)."""
+    return [(raw, rebuild_report(raw, target)) for raw in orphans(Path(artifacts), min_age_seconds)]
+
+
 class CrashUploader:
-    def __init__(self, store, artifacts: str | os.PathLike) -> None:
+    def __init__(self, store, artifacts: str | os.PathLike, target: str | None = None,
+                 orphan_min_age_seconds: float = 0.0) -> None:
         self.store = store
         self.artifacts = Path(artifacts)
+        self.target = target  # what orphaned raw inputs are replayed with (None: the configured one)
+        self.orphan_min_age_seconds = orphan_min_age_seconds
 
     def _marker(self, report_path: Path) -> Path:
         return self.artifacts / MARKERS / report_path.name
@@ -94,6 +160,10 @@ class CrashUploader:
         except FileNotFoundError:
             return []
         return [path for _, _, path in sorted(found) if not self.is_uploaded(path)]
+
+    def has_work(self) -> bool:
+        return bool(self.spooled()) or any(not self.is_uploaded(raw) for raw in
+                                           orphans(self.artifacts, self.orphan_min_age_seconds))
 
     def upload(self, report_path: Path) -> str:
         """Uploads one spooled report: "reported", "occurrence" or "pending".
@@ -155,6 +225,7 @@ class CrashUploader:
         which it raises: the store is down or refuses, and the rest would
         only wait out their own retries."""
         result = SpoolResult()
+        self._recover_orphans(result)
         for path in self.spooled():
             try:
                 outcome = self.upload(path)
@@ -168,6 +239,26 @@ class CrashUploader:
             else:
                 result.pending += 1
         return result
+
+    def _recover_orphans(self, result: SpoolResult) -> None:
+        """Raw inputs without a report: rebuilt, or uploaded alone."""
+        for raw in orphans(self.artifacts, self.orphan_min_age_seconds):
+            marker = self._marker(raw)
+            if self.is_uploaded(raw):
+                continue
+            from raftfuzz.harness import SettingsError
+            from raftfuzz.target import TargetError
+
+            try:
+                if rebuild_report(raw, self.target) is not None:
+                    result.rebuilt += 1
+                    continue
+            except (TargetError, SettingsError) as error:  # cannot replay here: keep the input all the same
+                result.broken.append(f"{raw}: no report, and it cannot be rebuilt here ({error})")
+            self.store.create(f"{CRASHES}/{UNREPRODUCED}/{raw.name}", raw.read_bytes())
+            marker.parent.mkdir(exist_ok=True)
+            marker.write_text(self.store.describe())
+            result.alone.append(raw.name)
 
     def upload_quietly(self, report_path: Path | None = None) -> None:
         """For a fuzzing loop (``Harness.on_crash``): upload the new report and

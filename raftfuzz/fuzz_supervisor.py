@@ -14,7 +14,8 @@ With a store configured (``BUCKET_NAME`` or ``RAFTFUZZ_STORE_DIR``),
    every ``RAFTFUZZ_SYNC_INTERVAL`` seconds (default 60);
 6. when the fuzzer exits, or on SIGTERM / SIGINT (forwarded to it; SIGTERM is
    what Kubernetes sends), uploads and pushes one last time, then exits with
-   the fuzzer's exit code.
+   the fuzzer's exit code, or 128 + the signal's number when a signal
+   stopped it (143 for SIGTERM, as the container).
 
 Why a process and not a thread inside the fuzzer: libFuzzer ends a run with
 ``exit()``, and a crash, a timeout or its own SIGTERM handler with
@@ -48,6 +49,9 @@ CRASH_POLL_SECONDS = 2.0
 # failed alone: frequent enough that a killed pod loses at most a minute of
 # corpus, rare enough that the store is never busy with one worker.
 DEFAULT_INTERVAL_SECONDS = 60.0
+# A raw crash-<sha1> this young may still be waiting for its .json (the
+# harness writes the two one after the other); older, its report is rebuilt.
+ORPHAN_MIN_AGE_SECONDS = 10.0
 # libFuzzer flags under which the fuzzer does not fuzz a corpus directory
 # (merging, minimising, replaying): these run exactly as without a store.
 _NOT_FUZZING = ("-merge=", "-set_cover_merge=", "-merge_inner=", "-merge_control_file=",
@@ -87,7 +91,7 @@ def interval_seconds() -> float:
 class Supervisor:
     def __init__(self, store, target: str, artifacts: str, corpus_directory: str | None) -> None:
         self.store = store
-        self.uploader = CrashUploader(store, artifacts)
+        self.uploader = CrashUploader(store, artifacts, target=target)
         self.corpus = CorpusSync(store, target) if corpus_directory else None
         self.corpus_directory = corpus_directory
         self.interval = interval_seconds()
@@ -104,7 +108,9 @@ class Supervisor:
     def upload_crashes(self, *, final: bool = False, raise_errors: bool = False) -> None:
         if not final and time.monotonic() < self.crashes_paused_until:
             return
-        if not self.uploader.spooled():
+        # Once the fuzzer has exited nothing is half-written any more.
+        self.uploader.orphan_min_age_seconds = 0.0 if final else ORPHAN_MIN_AGE_SECONDS
+        if not self.uploader.has_work():
             return
         try:
             result = self.uploader.upload_spool()
@@ -130,8 +136,10 @@ class Supervisor:
     def run(self, command: list[str]) -> int:
         environment = dict(os.environ, **{SYNC_ENV: "0"})
         child = subprocess.Popen(command, env=environment)
+        stopped_by: list[int] = []
 
         def forward(signum, frame):
+            stopped_by.append(signum)
             if child.poll() is None:
                 child.send_signal(signum)
 
@@ -156,6 +164,10 @@ class Supervisor:
             for number, handler in previous.items():
                 signal.signal(number, handler)
         code = child.returncode
+        if stopped_by:
+            # libFuzzer ends an interrupted run with its own code (72); a
+            # stopped process answers 128 + signal, as the container does.
+            return 128 + stopped_by[0]
         return 128 - code if code < 0 else code
 
 

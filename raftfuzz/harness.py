@@ -6,6 +6,8 @@ from the environment: ``RAFTFUZZ_TARGET``, ``MAX_STEPS``,
 ``RAFTFUZZ_ARTIFACTS``, ``RAFTFUZZ_CORE``.
 """
 
+import base64
+import hashlib
 import os
 import sys
 from collections.abc import Callable
@@ -13,10 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from raftfuzz import core as core_module
-from raftfuzz.report import build_report, write_crash
+from raftfuzz.contract import diagnose
+from raftfuzz.report import build_report, input_sha1, write_crash
 from raftfuzz.schedule import decode
 from raftfuzz.simulator import DEFAULT_MAX_STEPS, RunResult, Simulation
 from raftfuzz.target import target_spec
+from raftfuzz.violations import Violation
 
 DEFAULT_ARTIFACTS = "artifacts"
 # A run longer than this is a configuration mistake rather than a fuzz
@@ -63,21 +67,62 @@ class Harness:
         )
 
     def execute(self, data: bytes, *, log_level: str | None = None) -> tuple[object, RunResult]:
+        """Runs one input. Whatever the target does — raise in its
+        constructor, return garbage from ready(), call sys.exit() — the
+        outcome is a RunResult, with a violation when something went wrong
+        (raftfuzz.contract), so every mode saves and replays it alike."""
         schedule = decode(data)
-        simulation = Simulation(schedule, self.node_class, max_steps=self.max_steps,
-                                log_level=log_level)
-        return schedule, simulation.run()
+        simulation = None
+        try:
+            simulation = Simulation(schedule, self.node_class, max_steps=self.max_steps,
+                                    log_level=log_level)
+            return schedule, simulation.run()
+        except (KeyboardInterrupt, core_module.CoreUnavailable):
+            raise
+        except Violation as found:  # a node's constructor raised while the cluster was built
+            violation = found
+        except (Exception, SystemExit) as error:
+            violation = diagnose(simulation, error)
+        return schedule, _failed_run(simulation, violation)
 
-    def save_crash(self, data: bytes, schedule, result: RunResult) -> Path:
+    def save_crash(self, data: bytes, schedule, result: RunResult) -> Path | None:
+        """Writes the report to the artifacts directory and returns its path.
+        If it cannot be written, the input is printed (base64) in the same
+        line, so the finding survives a full or read-only disk."""
+        violation = result.violation
         report = build_report(data, schedule, result, target=self.target,
                               core_name=self.core_name, max_steps=self.max_steps)
-        path = write_crash(self.artifacts, data, report)
-        violation = result.violation
-        print(
-            f"raftfuzz: {violation.kind} violation {violation.property_name} at step "
-            f"{result.steps} (trace {result.trace_hash}); report {path}",
-            file=sys.stderr,
-        )
+        found = (f"raftfuzz: {violation.label} {violation.property_name} at step {result.steps} "
+                 f"(trace {result.trace_hash})")
+        try:
+            path = write_crash(self.artifacts, data, report)
+        except OSError as error:
+            print(f"{found}, but its report cannot be written to {self.artifacts} "
+                  f"({error.strerror or error}); the input crash-{input_sha1(data)}, base64: "
+                  f"{base64.b64encode(data).decode('ascii')} (save it with `base64 -d`, replay it with "
+                  f"`raftfuzz replay FILE --target {self.target}`)", file=sys.stderr, flush=True)
+            return None
+        print(f"{found}; report {path}", file=sys.stderr)
         if self.on_crash is not None:
             self.on_crash(path)
         return path
+
+
+def _failed_run(simulation, violation: Violation) -> RunResult:
+    """The result of a run that ended in an exception: where it stopped, the
+    trace so far. Without a simulation (the cluster could not be built) it
+    stopped before step 1."""
+    if simulation is None:
+        violation.step, violation.time_us = 0, 0
+        return RunResult(steps=0, time_us=0, trace_hash=hashlib.blake2b(digest_size=16).hexdigest(),
+                         ended_by="violation", violation=violation, trace_tail=[], history=[])
+    violation.step, violation.time_us = simulation.step, simulation.now
+    tail = []
+    for record in simulation.trace:
+        try:
+            tail.append(simulation._describe(record))
+        except Exception:  # a message the target built wrongly cannot be described
+            tail.append(f"[{record[0]:>6}] (event kind {record[2]} cannot be described)")
+    return RunResult(steps=simulation.step, time_us=simulation.now, trace_hash=simulation.hasher.hexdigest(),
+                     ended_by="violation", violation=violation, trace_tail=tail, history=simulation.history,
+                     network=simulation.core.stats())

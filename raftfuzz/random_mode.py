@@ -28,7 +28,10 @@ def run_random(arguments) -> int:
     spec = target_spec(arguments.target)
     harness = Harness.from_settings(load_target(spec), target=spec, max_steps=arguments.max_steps,
                                     artifacts=arguments.artifacts)
-    uploader = _crash_uploader(harness.artifacts)
+    from raftfuzz.paths import writable_directory
+
+    writable_directory(harness.artifacts, "the artifacts directory", "--artifacts (or RAFTFUZZ_ARTIFACTS)")
+    uploader = _crash_uploader(harness.artifacts, harness.target)
     if uploader is not None:
         harness.on_crash = uploader.upload_quietly
     generator = random.Random(arguments.seed)
@@ -64,7 +67,7 @@ def run_random(arguments) -> int:
     return first_exit_code
 
 
-def _crash_uploader(artifacts):
+def _crash_uploader(artifacts, target):
     """The uploader for the configured store, after uploading the spool; None
     without a store. A store that fails here raises StorageError (exit 5)."""
     from raftfuzz.corpus_sync import SYNC_ENV
@@ -78,7 +81,7 @@ def _crash_uploader(artifacts):
     from raftfuzz.crash_upload import CrashUploader
 
     store.check()
-    uploader = CrashUploader(store, artifacts)
+    uploader = CrashUploader(store, artifacts, target=target)
     result = uploader.upload_spool()
     print(f"random: crash reports to {store.describe()}: {result.summary()}", file=sys.stderr)
     return uploader

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import subprocess
 from pathlib import Path
 
@@ -105,16 +106,75 @@ def _write_atomic(path: Path, content: bytes) -> None:
     os.replace(temporary, path)
 
 
-def load_report(path: Path) -> tuple[bytes, dict]:
+# What a report must hold, and of which type: every field replay, upload and
+# the messages read. A wrong type is a one-line ReportError before anything
+# runs, never a traceback halfway through a simulation. (int excludes bool.)
+_TOP_LEVEL = {"input": dict, "target": str, "max_steps": int, "violation": dict, "run": dict}
+_NESTED = {("input", "base64"): str, ("input", "sha1"): str, ("violation", "kind"): str,
+           ("violation", "property"): str, ("violation", "step"): int, ("run", "trace_hash"): str}
+_OPTIONAL = {"core": str, "commit": str, "signature": str, "raftfuzz_version": str}
+# A crash report is tens of kilobytes and a raw input a few; anything this big
+# is not a crash file (and reading /dev/zero must not fill the memory).
+MAX_CRASH_FILE_BYTES = 64 * 1024 * 1024
+
+
+def _has_type(value, wanted: type) -> bool:
+    return isinstance(value, wanted) and not (wanted is int and isinstance(value, bool))
+
+
+def _type_name(value) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def read_crash_file(path: Path) -> bytes:
+    """The bytes of a crash file or raw input; ReportError (one line) for
+    anything that is not a readable regular file."""
+    path = Path(path)
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        raise ReportError(f"{path}: no such file; pass the path of a crash-<sha1>.json report or a raw input") from None
+    except OSError as error:  # a symlink loop, a path through a regular file, no permission
+        raise ReportError(f"{path}: cannot read it ({error.strerror or error}); pass a regular file") from None
+    if stat.S_ISDIR(status.st_mode):
+        raise ReportError(f"{path}: is a directory; pass a crash-<sha1>.json report or a raw input file")
+    if not stat.S_ISREG(status.st_mode):
+        raise ReportError(f"{path}: not a regular file (a device, pipe or socket); copy the input to a file first")
+    if status.st_size > MAX_CRASH_FILE_BYTES:
+        raise ReportError(f"{path}: {status.st_size} bytes is too large for a crash file or input "
+                          f"(at most {MAX_CRASH_FILE_BYTES})")
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise ReportError(f"{path}: cannot read it ({error.strerror or error})") from None
+
+
+def looks_like_report(path: Path, content: bytes) -> bool:
+    """Decided by content, not by name: a JSON object with any of a report's
+    fields is a report, whatever the file is called. A file named *.json (in
+    any case) is meant as a report, so it is read as one and must be valid."""
+    if Path(path).name.lower().endswith(".json"):
+        return True
+    if not content.lstrip()[:1] == b"{":
+        return False
+    try:
+        value = json.loads(content.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(value, dict) and any(name in value for name in REQUIRED_FIELDS)
+
+
+def load_report(path: Path, content: bytes | None = None) -> tuple[bytes, dict]:
     """Reads a crash JSON and returns (input bytes, report), or raises
     ReportError with a one-line explanation."""
     path = Path(path)
+    if content is None:
+        content = read_crash_file(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ReportError(f"{path}: no such file; pass the path of a crash-<sha1>.json report") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ReportError(f"{path}: cannot read it ({error})") from None
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ReportError(f"{path}: not a crash report (not UTF-8 text: {error.reason}); a raw input "
+                          f"is replayed with --target, a report must be the crash-<sha1>.json file") from None
     try:
         report = json.loads(text)
     except json.JSONDecodeError as error:
@@ -122,32 +182,54 @@ def load_report(path: Path) -> tuple[bytes, dict]:
             f"{path}: not valid JSON ({error.msg} at line {error.lineno}); the file is truncated or "
             f"corrupted: fetch it again, or replay the raw crash-<sha1> input beside it"
         ) from None
+    except RecursionError:
+        raise ReportError(f"{path}: not a raftfuzz crash report (JSON nested too deeply)") from None
+    return _validated(path, report)
+
+
+def _validated(path: Path, report) -> tuple[bytes, dict]:
     if not isinstance(report, dict):
         raise ReportError(f"{path}: not a raftfuzz crash report (expected a JSON object)")
     missing = [name for name in REQUIRED_FIELDS if name not in report]
     if missing:
         raise ReportError(f"{path}: not a raftfuzz crash report (missing {', '.join(missing)})")
-    if report["schema"] != SCHEMA_VERSION:
+    version = report.get("raftfuzz_version", "unknown")
+    if not _has_type(report["schema"], int) or report["schema"] != SCHEMA_VERSION:
         raise ReportError(
             f"{path}: report schema {report['schema']!r} is not supported (this raftfuzz "
             f"{__version__} reads schema {SCHEMA_VERSION}); replay it with the raftfuzz version "
-            f"named in the report ({report.get('raftfuzz_version', 'unknown')})"
+            f"named in the report ({version!r})"
         )
-    if report["format_version"] != FORMAT_VERSION:
+    if not _has_type(report["format_version"], int) or report["format_version"] != FORMAT_VERSION:
         raise ReportError(
             f"{path}: input format {report['format_version']!r} differs from this raftfuzz's "
             f"{FORMAT_VERSION}, so the input would decode to another schedule; replay it with "
-            f"raftfuzz {report.get('raftfuzz_version', 'unknown')} (commit {report.get('commit', 'unknown')})"
+            f"raftfuzz {version!r} (commit {report.get('commit', 'unknown')!r})"
         )
+    wrong = [f"{name} is {_type_name(report[name])}, expected {wanted.__name__}"
+             for name, wanted in _TOP_LEVEL.items() if not _has_type(report[name], wanted)]
+    wrong += [f"{name} is {_type_name(report[name])}, expected str"
+              for name, wanted in _OPTIONAL.items() if name in report and not _has_type(report[name], wanted)]
+    if not wrong:
+        for (outer, inner), wanted in _NESTED.items():
+            value = report[outer].get(inner)
+            if not _has_type(value, wanted):
+                wrong.append(f"{outer}.{inner} is {_type_name(value)}, expected {wanted.__name__}")
+    if wrong:
+        raise ReportError(f"{path}: not a valid raftfuzz crash report ({'; '.join(wrong)}); the report is "
+                          f"corrupted or was not written by raftfuzz")
+    if not report["target"].strip():
+        raise ReportError(f"{path}: the report's target is empty; the report is corrupted "
+                          f"(pass --target package.module:Class to replay its input anyway)")
     try:
         data = base64.b64decode(report["input"]["base64"], validate=True)
-        expected_sha1 = report["input"]["sha1"]
-    except (TypeError, KeyError, binascii.Error) as error:
+    except (ValueError, binascii.Error) as error:
         raise ReportError(f"{path}: the embedded input is unreadable ({error}); the report is corrupted") from None
+    expected_sha1 = report["input"]["sha1"]
     if input_sha1(data) != expected_sha1:
         raise ReportError(
             f"{path}: the embedded input does not match its SHA-1 {expected_sha1}; the report is corrupted"
         )
-    if not isinstance(report["max_steps"], int) or report["max_steps"] < 1:
+    if report["max_steps"] < 1:
         raise ReportError(f"{path}: max_steps {report['max_steps']!r} is not a positive integer")
     return data, report

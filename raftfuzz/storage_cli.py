@@ -43,6 +43,7 @@ def add_parsers(commands, common_target) -> None:
                        help="directory for <signature>/crash-<sha1>{,.json} (default: crashes)")
     crash_push = crash_commands.add_parser("push", help="upload the crash reports in the spool")
     crash_push.add_argument("--artifacts", help="the spool (env RAFTFUZZ_ARTIFACTS; default artifacts)")
+    common_target(crash_push)  # replays raw crash inputs left without a report
 
     sync = commands.add_parser("sync", help="upload spooled crashes; push then pull a corpus directory")
     sync.add_argument("corpus_directory", type=Path, nargs="?")
@@ -72,7 +73,7 @@ def dispatch(arguments) -> int:
     if command == "crashes":
         return _crashes(store, arguments)
     if command == "sync":
-        _push_spool(store, arguments.artifacts)
+        _push_spool(store, arguments.artifacts, arguments.target)
         if arguments.corpus_directory is not None:
             from raftfuzz.corpus_sync import CorpusSync
 
@@ -93,10 +94,10 @@ def _spool(artifacts: str | None) -> Path:
     return Path(artifacts or os.environ.get("RAFTFUZZ_ARTIFACTS") or DEFAULT_ARTIFACTS)
 
 
-def _push_spool(store, artifacts: str | None) -> None:
+def _push_spool(store, artifacts: str | None, target: str | None) -> None:
     from raftfuzz.crash_upload import CrashUploader
 
-    uploader = CrashUploader(store, _spool(artifacts))
+    uploader = CrashUploader(store, _spool(artifacts), target=target)
     result = uploader.upload_spool()
     print(f"crash reports from {uploader.artifacts} to {store.describe()}: {result.summary()}")
     for problem in result.broken:
@@ -117,7 +118,7 @@ def _crashes(store, arguments) -> int:
         for path in fetch_crashes(store, arguments.signatures, arguments.dest):
             print(path)
     else:
-        _push_spool(store, arguments.artifacts)
+        _push_spool(store, arguments.artifacts, arguments.target)
     return EXIT_OK
 
 

@@ -28,6 +28,7 @@ class Violation(Exception):
     """
 
     kind = "violation"
+    label = "violation"  # how a line of output names it: "safety violation", "harness error"
     exit_code = EXIT_HARNESS_ERROR
 
     def __init__(
@@ -63,12 +64,24 @@ class Violation(Exception):
 
 class SafetyViolation(Violation):
     kind = "safety"
+    label = "safety violation"
     exit_code = EXIT_SAFETY
 
 
 class LivenessViolation(Violation):
     kind = "liveness"
+    label = "liveness violation"
     exit_code = EXIT_LIVENESS
+
+
+class ContractViolation(Violation):
+    """The target broke the driver's contract (raftfuzz.contract names the
+    rule): a harness error, not a Raft finding, but saved and replayed like
+    one, so the input that shows it is never lost."""
+
+    kind = "harness"
+    label = "harness error"
+    exit_code = EXIT_HARNESS_ERROR
 
 
 NODE_PANIC = "NodePanic"
