@@ -6,9 +6,10 @@
 #
 # BASE_IMAGE is any Debian-like image with Python 3.11-3.13 and the venv
 # module (python:3.11-slim-bookworm, or a local debootstrap base where no
-# registry is reachable). Everything runs through /opt/venv, so it does not
-# matter whether the base's Python is /usr/local/bin/python (the python
-# images) or /usr/bin/python3 (Debian's).
+# registry is reachable); the builder installs the compiler and the Python
+# headers from apt when the base lacks them. Everything runs through
+# /opt/venv, so it does not matter whether the base's Python is
+# /usr/local/bin/python (the python images) or /usr/bin/python3 (Debian's).
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 FROM ${BASE_IMAGE} AS builder
@@ -18,14 +19,23 @@ FROM ${BASE_IMAGE} AS builder
 ARG PIP_CERT
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-# The C core needs a compiler; the python images have none, a build base may.
-# DL3008 (pin apt versions) is ignored on purpose: gcc and libc6-dev come from
-# the base image's Debian release, a pinned version would break the build as
-# soon as the archive moves on, and nothing of them reaches the runtime image.
-# hadolint ignore=DL3008
-RUN if ! command -v gcc >/dev/null; then \
-        apt-get update \
-        && apt-get install -y --no-install-recommends gcc libc6-dev \
+# The C core needs a compiler and the Python headers: the python images have
+# the headers but no compiler, a Debian base with python3 alone has neither.
+# Whatever is missing comes from the base's own Debian release (python3-dev
+# matches the base's python3). Ignored on purpose, DL3008,SC2086: pinned apt
+# versions would break the build as soon as the archive moves on, and
+# nothing of them reaches the runtime image; $missing is a list of package
+# names, split into words on purpose.
+# hadolint ignore=DL3008,SC2086
+RUN missing=""; \
+    command -v gcc >/dev/null || missing="gcc libc6-dev"; \
+    python3 -c "import os, sys, sysconfig; \
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" \
+        || missing="$missing python3-dev"; \
+    if [ -n "$missing" ]; then \
+        echo "installing for the C core: $missing" \
+        && apt-get update \
+        && apt-get install -y --no-install-recommends $missing \
         && rm -rf /var/lib/apt/lists/*; \
     fi
 RUN python3 -m venv /opt/venv
@@ -36,13 +46,19 @@ COPY docs/core.md docs/core.md
 COPY raftfuzz/ raftfuzz/
 # One wheel for raftfuzz (with the compiled core) and one for every
 # dependency, so the runtime stage installs offline. setup.py turns a failed
-# compile into a warning (right for a laptop, wrong for an image), so the
-# last step fails the build when the wheel lacks the extension.
-RUN /opt/venv/bin/pip wheel --wheel-dir /wheels . \
-    && /opt/venv/bin/python -c "import glob, sys, zipfile; \
+# compile into a warning (right for a laptop, wrong for an image), and pip
+# hides the compiler's output unless verbose, so the build is logged in full
+# and, when the wheel lacks the extension, the compiler's own error lines
+# are shown before the build fails.
+RUN /opt/venv/bin/pip wheel --verbose --wheel-dir /wheels . > /tmp/wheel.log 2>&1 \
+        || { tail -n 80 /tmp/wheel.log; exit 1; }; \
+    /opt/venv/bin/python -c "import glob, sys, zipfile; \
 names = zipfile.ZipFile(glob.glob('/wheels/raftfuzz-*.whl')[0]).namelist(); \
-sys.exit(0 if any(n.startswith('raftfuzz/_core') and n.endswith('.so') for n in names) \
-         else 'the raftfuzz wheel has no C core: the compile failed, see above')"
+sys.exit(0 if any(n.startswith('raftfuzz/_core') and n.endswith('.so') for n in names) else 1)" \
+        || { echo "the raftfuzz wheel has no C core: the compile failed; the compiler said:"; \
+             grep -iE "error|raftfuzz: C core not built" /tmp/wheel.log > /tmp/errors.log; \
+             tail -n 40 /tmp/errors.log; exit 1; }; \
+    tail -n 3 /tmp/wheel.log
 
 FROM ${BASE_IMAGE} AS runtime
 ARG RAFTFUZZ_COMMIT=unknown
@@ -59,6 +75,7 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
 ENV PATH=/opt/venv/bin:${PATH} \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONSAFEPATH=1 \
     RAFTFUZZ_COMMIT=${RAFTFUZZ_COMMIT} \
     RAFTFUZZ_CORE=c \
     RAFTFUZZ_CORPUS=/work/corpus \

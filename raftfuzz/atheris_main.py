@@ -74,13 +74,13 @@ def main(argv: list[str] | None = None) -> None:
             print(f"raftfuzz: error: --mutator must be one of {', '.join(MUTATORS)}", file=sys.stderr)
             raise SystemExit(EXIT_USAGE)
         artifacts, libfuzzer = _artifact_directory(libfuzzer)
+        from raftfuzz.fuzz_supervisor import supervise, wants_sync
         from raftfuzz.paths import check_fuzzer_paths
 
-        check_fuzzer_paths(libfuzzer, artifacts)  # before any work: findings must have somewhere to go
+        synced = wants_sync(libfuzzer)
+        check_fuzzer_paths(libfuzzer, artifacts, pulled=synced)  # before any work: findings need a place
         os.environ["RAFTFUZZ_ARTIFACTS"] = artifacts
-        from raftfuzz.fuzz_supervisor import supervise, wants_sync
-
-        if wants_sync(libfuzzer):  # BUCKET_NAME or RAFTFUZZ_STORE_DIR: fuzz in a child, sync here
+        if synced:  # BUCKET_NAME or RAFTFUZZ_STORE_DIR: fuzz in a child, sync here
             raise SystemExit(supervise(own, libfuzzer, artifacts))
         harness = _instrumented_harness(artifacts)
     except SystemExit:

@@ -174,8 +174,8 @@ class Entrypoint:
                 what += f" seconds={settings.seconds}"
         self.log(f"mode={settings.mode} {what} store={where} commit={_commit()}")
         if not settings.shared and settings.mode in ("fuzz", "random"):
-            corpus = f" and the corpus in {settings.corpus.resolve()}" if settings.mode == "fuzz" else ""
-            self.log(f"no {BUCKET_ENV} set: crash reports stay in {settings.artifacts.resolve()}{corpus} "
+            corpus = f" and the corpus in {_absolute(settings.corpus)}" if settings.mode == "fuzz" else ""
+            self.log(f"no {BUCKET_ENV} set: crash reports stay in {_absolute(settings.artifacts)}{corpus} "
                      f"(mount a volume there to keep them)")
         if settings.mode == "fuzz":
             return self.fuzz()
@@ -260,7 +260,7 @@ class Entrypoint:
             else:
                 self.log(f"the fuzzer was started {MAX_FUZZER_STARTS} times; stopping early")
         kept = "uploaded to the store (and kept in the spool)" if settings.shared else \
-            f"kept in {settings.artifacts.resolve()}"
+            f"kept in {_absolute(settings.artifacts)}"
         self.log(f"budget ended: {_count(found)}" + (f", {kept}" if found else ""))
         return EXIT_OK
 
@@ -292,6 +292,12 @@ class Entrypoint:
 
 def _reports(artifacts: Path) -> dict[Path, int]:
     return {path: path.stat().st_mtime_ns for path in artifacts.glob("crash-*.json")}
+
+
+def _absolute(path: Path) -> Path:
+    """For messages: absolute, without following symlinks (a symlink loop
+    is reported by the directory check, not by a traceback here)."""
+    return Path(os.path.abspath(path))
 
 
 def _count(reports: list[Path]) -> str:

@@ -29,9 +29,10 @@ def writable_directory(path, what: str, setting: str, *, create: bool = True) ->
     if create:
         try:
             path.mkdir(parents=True, exist_ok=True)
-        except FileExistsError:
-            raise PathError(f"{path}: {what} is a file, not a directory; remove it or set {setting} "
-                            f"to a directory") from None
+        except FileExistsError:  # a file, or a symlink that leads nowhere or in a loop
+            readable_directory(path, what, setting)
+            raise PathError(f"{path}: cannot create {what} (a file of that name is in the way); set "
+                            f"{setting} to a directory") from None
         except OSError as error:
             raise PathError(f"{path}: cannot create {what} ({_reason(error)}); set {setting} to a "
                             f"writable directory") from None
@@ -41,8 +42,8 @@ def writable_directory(path, what: str, setting: str, *, create: bool = True) ->
         os.close(descriptor)
         os.unlink(probe)
     except OSError as error:
-        raise PathError(f"{path}: {what} is not writable ({_reason(error)}), so findings could not be "
-                        f"saved; mount it read-write, or set {setting} to a writable directory") from None
+        raise PathError(f"{path}: {what} is not writable ({_reason(error)}), so nothing could be saved there; "
+                        f"mount it read-write, or set {setting} to a writable directory") from None
     return path
 
 
@@ -65,22 +66,28 @@ def readable_directory(path, what: str, setting: str) -> Path:
     return path
 
 
-def check_fuzzer_paths(libfuzzer_arguments: list[str], artifacts: str) -> None:
+def check_fuzzer_paths(libfuzzer_arguments: list[str], artifacts: str, *, pulled: bool = False) -> None:
     """What ``raftfuzz.atheris_main`` checks before libFuzzer starts: the
     artifacts directory is writable; every file or directory argument
     exists; the first directory (where libFuzzer writes new corpus entries,
     or the -merge=1 output) is writable; a crash report given as an input is
     pointed at ``raftfuzz replay`` (libFuzzer would run its JSON text as raw
-    bytes and find nothing)."""
+    bytes and find nothing). With ``pulled`` (a shared store), the first
+    directory may be missing: the corpus pull creates it."""
     from raftfuzz.report import ReportError, looks_like_report, read_crash_file
 
     writable_directory(artifacts, "the artifacts directory", "-artifact_prefix (or RAFTFUZZ_ARTIFACTS)")
     positional = [argument for argument in libfuzzer_arguments if not argument.startswith("-")]
     first_directory = True
-    for argument in positional:
+    for position, argument in enumerate(positional):
         try:
             status = os.stat(argument)
         except FileNotFoundError:
+            if pulled and position == 0:
+                writable_directory(argument, "the corpus directory (new entries go there)", "the first "
+                                   "corpus argument")
+                first_directory = False
+                continue
             raise PathError(f"{argument}: no such corpus directory or input file; create the directory "
                             f"(mkdir -p {argument}) or check the path") from None
         except OSError as error:
@@ -97,6 +104,9 @@ def check_fuzzer_paths(libfuzzer_arguments: list[str], artifacts: str) -> None:
             content = read_crash_file(Path(argument))
         except ReportError as error:
             raise PathError(str(error)) from None
+        if len(positional) > 1 and any(os.path.isdir(other) for other in positional):
+            raise PathError(f"{argument}: is a file, but other arguments are directories; libFuzzer takes "
+                            f"either input files to run or corpus directories, not both")
         if looks_like_report(Path(argument), content):
             raise PathError(f"{argument}: is a crash report, not a raw input; replay it with `raftfuzz replay "
                             f"{argument}`, or pass the raw crash-<sha1> file beside it")

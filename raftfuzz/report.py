@@ -34,8 +34,10 @@ def input_sha1(data: bytes) -> str:
 
 def signature(violation, target: str) -> str:
     """A stable, path-safe name for the bug: kind, property and target class."""
+    # signature_facts name facts (NodePanic: "exception", "where"), whose
+    # values tell bugs apart; a name that is no fact stands for itself.
     parts = [violation.kind, violation.property_name, target.rpartition(":")[2],
-             *violation.signature_facts]
+             *(str(violation.facts.get(name, name)) for name in violation.signature_facts)]
     return re.sub(r"[^A-Za-z0-9_.-]", "_", ".".join(parts))
 
 

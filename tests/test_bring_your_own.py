@@ -19,8 +19,13 @@ def test_random_mode_finds_the_example_bug_and_replay_reproduces_it(tmp_path):
     report = json.loads(report_path.read_text())
     assert report["target"] == TARGET
 
-    # The JSON names its target; the raw input needs it on the command line.
-    from_json = run_cli("raftfuzz", "replay", str(report_path), "--log-level", "none", env=EXAMPLES)
+    # A report is untrusted: its own target (not shipped with raftfuzz) is
+    # imported only when the user names it, here through RAFTFUZZ_TARGET;
+    # the raw input needs it on the command line.
+    refused = run_cli("raftfuzz", "replay", str(report_path), "--log-level", "none", env=EXAMPLES)
+    assert refused.returncode == 2 and f"RAFTFUZZ_TARGET={TARGET}" in refused.stderr, refused.stderr
+    from_json = run_cli("raftfuzz", "replay", str(report_path), "--log-level", "none",
+                        env={**EXAMPLES, "RAFTFUZZ_TARGET": TARGET})
     from_raw = run_cli("raftfuzz", "replay", str(report_path.with_suffix("")), "--target", TARGET,
                        "--log-level", "none", env=EXAMPLES)
     for replay in (from_json, from_raw):

@@ -144,6 +144,18 @@ def test_image_records_the_commit():
     assert re.search(r"^USER 10001", text, re.MULTILINE)
 
 
+def test_the_builder_installs_what_the_compile_needs_and_shows_the_compilers_error():
+    """A Debian base with python3 and venv alone (no gcc, no python3-dev)
+    must build: the builder installs the compiler and the headers, and a
+    compile that still fails shows the compiler's lines, not just "failed".
+    The slow image test builds on such a base for real."""
+    text = (REPO / "Dockerfile").read_text()
+    builder = text[text.index("AS builder"):text.index("AS runtime")]
+    assert "python3-dev" in builder and "Python.h" in builder and "gcc libc6-dev" in builder
+    assert "pip wheel --verbose" in builder and "the compiler said" in builder
+    assert "PYTHONSAFEPATH=1" in text[text.index("AS runtime"):]  # the working directory never shadows a module
+
+
 @pytest.mark.parametrize("environment, message", [
     ({"FUZZ_MODE": "fuzzz"}, "FUZZ_MODE='fuzzz' is not a mode"),
     ({"MAX_STEPS": "many"}, "MAX_STEPS='many' is not a whole number"),
