@@ -23,6 +23,8 @@ from raftfuzz.node_interface import Ready, Role
 from raftfuzz.violations import ContractViolation, Violation, node_panic
 
 NODE_CONTRACT = "NodeContract"
+# What the driver and the checkers read from a live node (docs/targets.md).
+_ACCESSORS = ("id", "role", "term", "commit_index", "last_index", "log_start")
 _SIMULATOR_FILE = "simulator.py"
 
 
@@ -67,6 +69,12 @@ def _show(value) -> str:
 def diagnose(simulation, error: BaseException) -> Violation:
     """The finding for ``error``, which escaped ``simulation`` (None when the
     cluster was still being built)."""
+    if not isinstance(error, (Exception, SystemExit)):  # GeneratorExit and the like
+        node_id = _node_of(error)
+        return contract_violation(
+            "exception-type", f"{'n%d' % node_id if node_id is not None else 'a node'} raised "
+            f"{type(error).__name__} ({_where(error)}), which is not an Exception; a node must raise "
+            f"Exception subclasses", nodes=() if node_id is None else (node_id,))
     if isinstance(error, SystemExit):
         node_id = _node_of(error)
         return contract_violation(
@@ -113,6 +121,12 @@ def _check_nodes(simulation) -> Violation | None:
                 ("last_index()", node.last_index(), lambda v: _is_int(v) and v >= 0, "an int >= 0"),
                 ("log_start()", node.log_start(), lambda v: _is_int(v) and v >= 0, "an int >= 0"),
             )
+        except AttributeError as raised:
+            if raised.obj is node and raised.name in _ACCESSORS:  # never set: a contract rule
+                return contract_violation(f"{raised.name}-missing", f"n{node_id} has no attribute "
+                                          f"{raised.name!r}; a node must expose {', '.join(_ACCESSORS)}",
+                                          nodes=(node_id,))
+            return node_panic(node_id, raised)
         except Exception as raised:  # reading the node raised: the node panicked
             return node_panic(node_id, raised)
         for name, value, valid, expected in checks:

@@ -81,7 +81,7 @@ class Harness:
             raise
         except Violation as found:  # a node's constructor raised while the cluster was built
             violation = found
-        except (Exception, SystemExit) as error:
+        except BaseException as error:  # anything else the target (or raftfuzz) raised
             violation = diagnose(simulation, error)
         return schedule, _failed_run(simulation, violation)
 

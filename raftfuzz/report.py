@@ -118,6 +118,7 @@ _OPTIONAL = {"core": str, "commit": str, "signature": str, "raftfuzz_version": s
 # A crash report is tens of kilobytes and a raw input a few; anything this big
 # is not a crash file (and reading /dev/zero must not fill the memory).
 MAX_CRASH_FILE_BYTES = 64 * 1024 * 1024
+_BOM = b"\xef\xbb\xbf"
 
 
 def _has_type(value, wanted: type) -> bool:
@@ -157,11 +158,11 @@ def looks_like_report(path: Path, content: bytes) -> bool:
     any case) is meant as a report, so it is read as one and must be valid."""
     if Path(path).name.lower().endswith(".json"):
         return True
-    if not content.lstrip()[:1] == b"{":
+    if not content.removeprefix(_BOM).lstrip()[:1] == b"{":
         return False
     try:
-        value = json.loads(content.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        value = json.loads(content.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return False
     return isinstance(value, dict) and any(name in value for name in REQUIRED_FIELDS)
 
@@ -173,7 +174,7 @@ def load_report(path: Path, content: bytes | None = None) -> tuple[bytes, dict]:
     if content is None:
         content = read_crash_file(path)
     try:
-        text = content.decode("utf-8")
+        text = content.decode("utf-8-sig")  # a byte-order mark is no reason to refuse a report
     except UnicodeDecodeError as error:
         raise ReportError(f"{path}: not a crash report (not UTF-8 text: {error.reason}); a raw input "
                           f"is replayed with --target, a report must be the crash-<sha1>.json file") from None

@@ -15,6 +15,7 @@ The store comes from the environment (``BUCKET_NAME`` and
 and exit code 5.
 """
 
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -51,9 +52,30 @@ def add_parsers(commands, common_target) -> None:
     common_target(sync)
 
 
+def _check_paths(arguments) -> None:
+    """Local paths are checked before the store is touched: one line, exit 2."""
+    from raftfuzz.paths import readable_directory, writable_directory
+
+    command = arguments.command
+    if command == "corpus" and arguments.corpus_command == "pull":
+        writable_directory(arguments.directory, "the corpus directory", "the DIR argument")
+    elif command == "corpus" and arguments.corpus_command == "push":
+        for directory in arguments.directories:
+            readable_directory(directory, "a corpus directory", "the DIR arguments")
+    elif command == "crashes" and arguments.crashes_command == "fetch":
+        writable_directory(arguments.dest, "the destination directory", "--dest")
+    if command == "sync" and arguments.corpus_directory is not None:
+        writable_directory(arguments.corpus_directory, "the corpus directory", "the CORPUS_DIR argument")
+    if command == "sync" or (command == "crashes" and arguments.crashes_command == "push"):
+        spool = _spool(arguments.artifacts)
+        if os.path.lexists(spool):  # no spool yet: nothing to upload
+            readable_directory(spool, "the artifacts directory", "--artifacts (or RAFTFUZZ_ARTIFACTS)")
+
+
 def dispatch(arguments) -> int:
     from raftfuzz.target import split_target, target_spec
 
+    _check_paths(arguments)
     store = required_store()
     store.check()
     command = arguments.command
@@ -87,8 +109,6 @@ def dispatch(arguments) -> int:
 
 
 def _spool(artifacts: str | None) -> Path:
-    import os
-
     from raftfuzz.harness import DEFAULT_ARTIFACTS
 
     return Path(artifacts or os.environ.get("RAFTFUZZ_ARTIFACTS") or DEFAULT_ARTIFACTS)

@@ -51,3 +51,17 @@ class RoleRaises(RaftNode):
     @role.setter
     def role(self, value):
         pass
+
+
+class NoCommitIndex(RaftNode):
+    """Never sets commit_index: reading it is a missing attribute."""
+
+    def __getattribute__(self, name):
+        if name == "commit_index":
+            raise AttributeError(name, name=name, obj=self)
+        return super().__getattribute__(name)
+
+
+class StepRaisesGeneratorExit(RaftNode):
+    def step(self, message):
+        raise GeneratorExit("not an Exception")

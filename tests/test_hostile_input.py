@@ -170,6 +170,8 @@ BROKEN_TARGETS = [
     ("RoleIsText", "NodeContract", "rule: role-type", EXIT_HARNESS_ERROR),
     ("TermIsText", "NodeContract", "rule: term-type", EXIT_HARNESS_ERROR),
     ("RoleRaises", "NodePanic", "KeyError", EXIT_SAFETY),
+    ("NoCommitIndex", "NodeContract", "rule: commit_index-missing", EXIT_HARNESS_ERROR),
+    ("StepRaisesGeneratorExit", "NodeContract", "rule: exception-type", EXIT_HARNESS_ERROR),
 ]
 
 
@@ -304,11 +306,13 @@ def test_the_supervisor_rebuilds_a_raw_crash_left_without_a_report(crash_report,
 
 # ------------------------------------------- 3. a file is what it contains
 
-@pytest.mark.parametrize("name", ["crash.JSON", "crash.json.txt", "crash", "report.bin"])
+@pytest.mark.parametrize("name, prefix", [("crash.JSON", b""), ("crash.json.txt", b""), ("crash", b""),
+                                          ("report.bin", b""), ("crash.txt", b"\xef\xbb\xbf"),
+                                          ("crash.Json", b"  \n")])
 @pytest.mark.parametrize("container", [False, True], ids=["replay", "container"])
-def test_a_report_is_recognised_by_its_content_not_its_name(crash_report, tmp_path, name, container):
+def test_a_report_is_recognised_by_its_content_not_its_name(crash_report, tmp_path, name, prefix, container):
     path = tmp_path / name
-    shutil.copy(crash_report[0], path)
+    path.write_bytes(prefix + crash_report[0].read_bytes())
     completed = replay_in(tmp_path, path, container=container)
     assert completed.returncode == EXIT_SAFETY, completed.stdout + completed.stderr
     assert "reproduced: same property, step and trace hash" in completed.stdout
