@@ -32,7 +32,9 @@ again for the rest of the budget. A non-zero exit from them means the worker
 itself failed — 2 a bad setting (one line names it), 5 the bucket, 1 a
 harness error — which is what a Kubernetes Job should count and retry.
 SIGTERM (what Kubernetes sends) stops the fuzzer, pushes what it found, and
-exits 143.
+exits 143 (SIGINT: 130). The corpus and artifacts directories are checked
+before the fuzzer starts (a file or a read-only mount is exit code 2), and a
+raw crash the fuzzer left without its report has the report rebuilt.
 """
 
 import os

@@ -10,8 +10,10 @@ With a store configured (``BUCKET_NAME`` or ``RAFTFUZZ_STORE_DIR``),
 4. runs the fuzzer as a child process: the same command with
    ``RAFTFUZZ_SYNC=0``;
 5. while it runs, uploads each new crash report within
-   ``CRASH_POLL_SECONDS`` of its being written, and pushes new corpus entries
-   every ``RAFTFUZZ_SYNC_INTERVAL`` seconds (default 60);
+   ``CRASH_POLL_SECONDS`` of its being written (rebuilding the report of a
+   raw ``crash-<sha1>`` left without one, see raftfuzz/crash_upload.py), and
+   pushes new corpus entries every ``RAFTFUZZ_SYNC_INTERVAL`` seconds
+   (default 60);
 6. when the fuzzer exits, or on SIGTERM / SIGINT (forwarded to it; SIGTERM is
    what Kubernetes sends), uploads and pushes one last time, then exits with
    the fuzzer's exit code, or 128 + the signal's number when a signal

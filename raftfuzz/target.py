@@ -71,7 +71,12 @@ def report_target(recorded, explicit: str | None = None) -> str:
     if not isinstance(recorded, str) or not recorded.strip():
         raise TargetError(f"the report's target {recorded!r} is not a class name; the report is "
                           f"corrupted (pass --target package.module:Class to replay its input anyway)")
-    split_target(recorded)
+    try:
+        split_target(recorded)
+    except TargetError:
+        raise TargetError(f"the report's target {recorded!r} is not of the form package.module:Class; the "
+                          f"report is corrupted (pass --target package.module:Class to replay its input "
+                          f"anyway)") from None
     if recorded == os.environ.get(TARGET_ENV) or is_shipped(recorded):
         return recorded
     raise TargetError(

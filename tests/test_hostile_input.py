@@ -125,7 +125,10 @@ def test_a_report_never_imports_a_target_nobody_trusted(crash_report, planted, t
 @pytest.mark.parametrize("target", MALFORMED_TARGETS, ids=repr)
 def test_an_empty_or_non_string_target_is_an_error(crash_report, planted, target):
     report = write_report(planted, crash_report[0], target=target)
-    refused(replay_in(planted, report, container=False), EXIT_USAGE, "target")
+    refused(replay_in(planted, report, container=False), EXIT_USAGE, "target", "--target")
+    # ... which --target can stand in for, as the message says.
+    completed = run_cli("raftfuzz", "replay", str(report), "--target", MUTANT, "--log-level", "none", cwd=planted)
+    assert completed.returncode == EXIT_SAFETY and "reproduced" in completed.stdout, completed.stderr
 
 
 def test_a_trusted_target_is_imported_from_where_the_user_said(crash_report, planted):
@@ -326,7 +329,6 @@ WRONG_STRUCTURE = [
     ({"run__trace_hash": None}, "run.trace_hash is null"),
     ({"violation__step": "1664"}, "violation.step is str"),
     ({"violation__property": 3}, "violation.property is int"),
-    ({"target": 5}, "target is int"),
     ({"max_steps": "5000"}, "max_steps is str"),
     ({"max_steps": True}, "max_steps is bool"),
     ({"max_steps": 0}, "max_steps 0"),
@@ -436,3 +438,20 @@ def test_the_readme_lists_every_exit_code_a_user_can_see():
     table = text[text.index("### Exit codes"):text.index("### Crash files")]
     listed = set(re.findall(r"^\| (\d+) \|", table, re.MULTILINE))
     assert {"0", "1", "2", "3", "4", "5", "72", "77", "130", "143"} <= listed, listed
+
+
+def test_two_node_panics_of_one_target_keep_apart_by_exception_and_line():
+    """The signature holds the facts' values, not their names, so two bugs in
+    one target are two signatures in the bucket, not one."""
+    from raftfuzz.report import signature
+    from raftfuzz.violations import node_panic
+
+    def panic(error):
+        try:
+            raise error
+        except Exception as raised:
+            return node_panic(0, raised)
+
+    first, second = panic(IndexError("a")), panic(KeyError("b"))
+    assert signature(first, MUTANT) != signature(second, MUTANT)
+    assert "IndexError" in signature(first, MUTANT) and "test_hostile_input.py" in signature(first, MUTANT)
