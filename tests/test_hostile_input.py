@@ -247,6 +247,17 @@ def test_an_artifacts_path_that_is_a_file_is_refused(tmp_path, how, entry):
             container=entry.startswith("container"))
 
 
+@pytest.mark.parametrize("entry", ["atheris_main", "container"])
+def test_an_unwritable_corpus_directory_is_refused_before_fuzzing(read_only_directory, tmp_path, entry):
+    if entry == "atheris_main":
+        completed = run_cli("raftfuzz.atheris_main", str(read_only_directory), str(REPO / "corpus"), "-runs=1",
+                            f"-artifact_prefix={tmp_path}/", cwd=tmp_path)
+    else:
+        completed = run_cli("raftfuzz.container", env={"RAFTFUZZ_CORPUS": str(read_only_directory),
+                                                       "FUZZ_SECONDS": "1"}, cwd=tmp_path)
+    refused(completed, EXIT_USAGE, "not writable", str(read_only_directory), container=entry == "container")
+
+
 def test_a_report_that_cannot_be_written_leaves_its_input_on_stderr(crash_report, read_only_directory, capsys):
     from raftfuzz.harness import Harness
     from raftfuzz.mutants import VoteWithoutLogCheck
