@@ -152,6 +152,7 @@ class Entrypoint:
         self.settings = settings
         self.stop_signal: int | None = None
         self.child: subprocess.Popen | None = None
+        self.kept: set[Path] = set()  # raw crashes whose report could not be rebuilt
 
     def log(self, message: str) -> None:
         print(f"raftfuzz: container[{self.settings.worker}]: {message}", file=sys.stderr, flush=True)
@@ -270,12 +271,20 @@ class Entrypoint:
         """A raw crash-<sha1> the fuzzer left without its report (a write
         that failed, a kill between the two files) gets its report rebuilt
         here; one that does not reproduce is kept, and said so."""
-        from raftfuzz.crash_upload import recover_orphans
+        from raftfuzz.crash_upload import RebuildError, orphans, rebuild_report
 
-        for raw, report in recover_orphans(self.settings.artifacts):
-            if report is None:
-                self.log(f"{raw} has no report and did not reproduce with this target; the input is kept "
-                         f"there (and uploaded alone by the next `raftfuzz sync` with a bucket)")
+        for raw in orphans(self.settings.artifacts):
+            if raw in self.kept:
+                continue  # tried after an earlier start already
+            self.kept.add(raw)
+            try:
+                if rebuild_report(raw) is not None:
+                    continue
+                why = "it did not reproduce with this target"
+            except RebuildError as error:
+                why = str(error)
+            self.log(f"{raw} has no report ({why}); the input is kept there, and a sync with a bucket "
+                     f"uploads it alone")
 
     def _run_fuzzer(self, seeds: str, seconds: int) -> int:
         settings = self.settings

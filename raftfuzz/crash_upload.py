@@ -26,7 +26,7 @@ the missing steps, and the create-only writes make the finished ones no-ops.
 A raw ``crash-<sha1>`` without its ``.json`` (a kill between the two
 writes, a disk that filled up, or libFuzzer's own file for a crash the
 harness could not save) is never left behind: its report is rebuilt by
-replaying the input with the configured target (``recover_orphans``), and if
+replaying the input with the configured target (``rebuild_report``), and if
 that finds nothing, the input is uploaded alone to
 ``crashes/unreproduced/crash-<sha1>`` and the summary says so.
 
@@ -39,6 +39,7 @@ generation it read, which only one worker can do, and claims again.
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -107,10 +108,41 @@ def orphans(artifacts: Path, min_age_seconds: float = 0.0) -> list[Path]:
     return [path for _, _, path in sorted(found)]
 
 
+class RebuildError(Exception):
+    """A raw crash's report cannot be rebuilt here; the message says why."""
+
+
+# A replay takes a fraction of a second at the default step limit; one that
+# takes this long hangs, and the input is kept without a report.
+REBUILD_TIMEOUT_SECONDS = 300
+
+
 def rebuild_report(raw: Path, target: str | None = None) -> Path | None:
     """Replays a raw crash input with the configured target and, when it
     still finds something, writes its report beside it (returning the
-    report's path). None when the input finds nothing with this target."""
+    report's path). None when the input finds nothing with this target.
+
+    The replay runs in a child process: the input may be one that crashed
+    the fuzzer outright (a deadly signal, which libFuzzer also saves as
+    crash-<sha1>), and it must not take the uploader down with it.
+    RebuildError when the target cannot be loaded or the replay dies."""
+    command = [sys.executable, "-m", "raftfuzz.crash_upload", str(raw), *(["--target", target] if target else [])]
+    try:
+        completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   timeout=REBUILD_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        raise RebuildError(f"its replay ran longer than {REBUILD_TIMEOUT_SECONDS}s") from None
+    sys.stderr.write(completed.stderr)  # the child's one line about what it found
+    if completed.returncode == 0:
+        path = completed.stdout.strip()
+        return Path(path) if path else None
+    if completed.returncode < 0:
+        raise RebuildError(f"its replay was killed by signal {-completed.returncode}")
+    last = (completed.stderr.strip().splitlines() or [f"exit code {completed.returncode}"])[-1]
+    raise RebuildError(last.removeprefix("raftfuzz: error: "))
+
+
+def _rebuild_here(raw: Path, target: str | None) -> Path | None:
     from raftfuzz.harness import Harness
     from raftfuzz.target import load_target, target_spec
 
@@ -123,10 +155,20 @@ def rebuild_report(raw: Path, target: str | None = None) -> Path | None:
     return harness.save_crash(data, schedule, result)
 
 
-def recover_orphans(artifacts: Path, target: str | None = None, min_age_seconds: float = 0.0) -> list[tuple[Path, Path | None]]:
-    """Rebuilds the report of every orphaned raw crash in the spool:
-    (raw path, report path or None when it did not reproduce)."""
-    return [(raw, rebuild_report(raw, target)) for raw in orphans(Path(artifacts), min_age_seconds)]
+def _rebuild_main(argv: list[str]) -> int:
+    """``python -m raftfuzz.crash_upload RAW [--target T]``: the child of
+    ``rebuild_report``. Prints the report's path (nothing when the input
+    finds nothing) and exits 0; a target or setting it cannot use is one
+    line and exit code 2."""
+    from raftfuzz.cli import report_error
+
+    raw, target = Path(argv[0]), (argv[2] if argv[1:2] == ["--target"] else None)
+    try:
+        path = _rebuild_here(raw, target)
+    except Exception as error:
+        return report_error(error, "raftfuzz")
+    print(path or "")
+    return 0
 
 
 class CrashUploader:
@@ -246,14 +288,11 @@ class CrashUploader:
             marker = self._marker(raw)
             if self.is_uploaded(raw):
                 continue
-            from raftfuzz.harness import SettingsError
-            from raftfuzz.target import TargetError
-
             try:
                 if rebuild_report(raw, self.target) is not None:
                     result.rebuilt += 1
                     continue
-            except (TargetError, SettingsError) as error:  # cannot replay here: keep the input all the same
+            except RebuildError as error:  # cannot replay here: keep the input all the same
                 result.broken.append(f"{raw}: no report, and it cannot be rebuilt here ({error})")
             self.store.create(f"{CRASHES}/{UNREPRODUCED}/{raw.name}", raw.read_bytes())
             marker.parent.mkdir(exist_ok=True)
@@ -331,3 +370,7 @@ def fetch_crashes(store, signatures: list[str], destination: Path) -> list[Path]
                 path.write_bytes(data)
                 written.append(path)
     return written
+
+
+if __name__ == "__main__":
+    sys.exit(_rebuild_main(sys.argv[1:]))

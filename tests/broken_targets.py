@@ -65,3 +65,13 @@ class NoCommitIndex(RaftNode):
 class StepRaisesGeneratorExit(RaftNode):
     def step(self, message):
         raise GeneratorExit("not an Exception")
+
+
+class KillsItself(RaftNode):
+    """A deadly input, as libFuzzer saves one after a fatal signal."""
+
+    def tick(self):
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)

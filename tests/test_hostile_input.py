@@ -306,6 +306,25 @@ def test_sync_uploads_a_raw_crash_that_does_not_reproduce_alone_and_says_so(tmp_
     assert "uploaded alone" not in again.stdout  # done once, remembered
 
 
+def test_a_raw_crash_that_kills_its_replay_is_uploaded_alone_and_the_uploader_survives(tmp_path):
+    raw = _raw_only(tmp_path / "spool", b"any input: the target kills its process on the first tick")
+    store = tmp_path / "store"
+    store.mkdir()
+    completed = run_cli("raftfuzz", "sync", "--artifacts", str(raw.parent), "--target",
+                        "tests.broken_targets:KillsItself", env={"RAFTFUZZ_STORE_DIR": str(store)}, cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    assert "killed by signal 9" in completed.stderr
+    assert (store / "crashes" / "unreproduced" / raw.name).exists()
+
+
+def test_the_container_rebuilds_a_raw_crash_left_without_a_report(crash_report, tmp_path):
+    raw = _raw_only(tmp_path / "artifacts", crash_report[0].with_suffix("").read_bytes())
+    completed = run_cli("raftfuzz.container", env={"FUZZ_SECONDS": "2", "RAFTFUZZ_TARGET": MUTANT,
+                                                   "RAFTFUZZ_ARTIFACTS": str(raw.parent)}, cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert raw.with_name(raw.name + ".json").exists(), completed.stderr[-3000:]
+
+
 def test_the_supervisor_rebuilds_a_raw_crash_left_without_a_report(crash_report, tmp_path, monkeypatch):
     from raftfuzz.fuzz_supervisor import Supervisor
     from raftfuzz.storage import LocalStore
