@@ -72,7 +72,7 @@ class SpoolResult:
     pending: int = 0      # the signature's report is not in the store yet; retried later
     broken: list[str] = field(default_factory=list)  # unreadable spool files, left alone
     rebuilt: int = 0      # reports rebuilt from a raw crash-<sha1> left without one
-    alone: list[str] = field(default_factory=list)  # raw inputs uploaded without a report
+    alone: list[str] = field(default_factory=list)  # "crash-<sha1>: why" of raw inputs uploaded without a report
 
     def summary(self) -> str:
         text = (f"{self.reported} reported, {self.occurrences} recorded as occurrences, "
@@ -80,8 +80,8 @@ class SpoolResult:
         if self.rebuilt:
             text += f", {self.rebuilt} report{'s' if self.rebuilt != 1 else ''} rebuilt from raw inputs"
         if self.alone:
-            text += (f", {len(self.alone)} raw input{'s' if len(self.alone) != 1 else ''} that did not "
-                     f"reproduce uploaded alone to {CRASHES}/{UNREPRODUCED}/ ({', '.join(self.alone)})")
+            text += (f", {len(self.alone)} raw input{'s' if len(self.alone) != 1 else ''} without a report "
+                     f"uploaded alone to {CRASHES}/{UNREPRODUCED}/ ({'; '.join(self.alone)})")
         return text + (f", {len(self.broken)} unreadable" if self.broken else "")
 
 
@@ -288,16 +288,17 @@ class CrashUploader:
             marker = self._marker(raw)
             if self.is_uploaded(raw):
                 continue
+            why = "it did not reproduce"
             try:
                 if rebuild_report(raw, self.target) is not None:
                     result.rebuilt += 1
                     continue
             except RebuildError as error:  # cannot replay here: keep the input all the same
-                result.broken.append(f"{raw}: no report, and it cannot be rebuilt here ({error})")
+                why = str(error)
             self.store.create(f"{CRASHES}/{UNREPRODUCED}/{raw.name}", raw.read_bytes())
             marker.parent.mkdir(exist_ok=True)
             marker.write_text(self.store.describe())
-            result.alone.append(raw.name)
+            result.alone.append(f"{raw.name}: {why}")
 
     def upload_quietly(self, report_path: Path | None = None) -> None:
         """For a fuzzing loop (``Harness.on_crash``): upload the new report and

@@ -299,7 +299,7 @@ def test_sync_uploads_a_raw_crash_that_does_not_reproduce_alone_and_says_so(tmp_
     completed = run_cli("raftfuzz", "sync", "--artifacts", str(raw.parent),
                         env={"RAFTFUZZ_STORE_DIR": str(store)}, cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
-    assert f"uploaded alone to crashes/unreproduced/ ({raw.name})" in completed.stdout
+    assert f"uploaded alone to crashes/unreproduced/ ({raw.name}: it did not reproduce)" in completed.stdout
     assert (store / "crashes" / "unreproduced" / raw.name).read_bytes() == raw.read_bytes()
     again = run_cli("raftfuzz", "sync", "--artifacts", str(raw.parent), env={"RAFTFUZZ_STORE_DIR": str(store)},
                     cwd=tmp_path)
@@ -313,7 +313,8 @@ def test_a_raw_crash_that_kills_its_replay_is_uploaded_alone_and_the_uploader_su
     completed = run_cli("raftfuzz", "sync", "--artifacts", str(raw.parent), "--target",
                         "tests.broken_targets:KillsItself", env={"RAFTFUZZ_STORE_DIR": str(store)}, cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
-    assert "killed by signal 9" in completed.stderr
+    assert f"uploaded alone to crashes/unreproduced/ ({raw.name}: its replay was killed by signal 9)" \
+        in completed.stdout
     assert (store / "crashes" / "unreproduced" / raw.name).exists()
 
 
