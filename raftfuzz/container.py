@@ -187,10 +187,14 @@ class Entrypoint:
         self._stop_on_signals(lambda signum, frame: self._interrupt(signum))
         if settings.mode == "random":
             code = cli.main(["random", "--seconds", str(settings.seconds), "--quiet"])
-            return EXIT_OK if code in (EXIT_SAFETY, EXIT_LIVENESS) else code
-        if settings.mode == "reproduce":
-            return cli.main(["replay", settings.fuzz_file, "--log-level", settings.log_level])
-        return cli.main(["corpus", "prune"])
+            code = EXIT_OK if code in (EXIT_SAFETY, EXIT_LIVENESS) else code
+        elif settings.mode == "reproduce":
+            code = cli.main(["replay", settings.fuzz_file, "--log-level", settings.log_level])
+        else:
+            code = cli.main(["corpus", "prune"])
+        # A signal ends every mode alike: 128 + its number (143 for SIGTERM),
+        # not the 130 of the KeyboardInterrupt it is delivered as.
+        return 128 + self.stop_signal if self.stop_signal is not None else code
 
     def _store_description(self) -> str:
         from raftfuzz.storage import configured_store

@@ -464,6 +464,20 @@ def test_sigterm_with_a_store_exits_143_as_the_container_does(tmp_path):
     assert fuzzer.wait(timeout=120) == 143, (tmp_path / "stderr").read_text()[-3000:]
 
 
+def test_sigterm_to_the_container_in_random_mode_exits_143(tmp_path):
+    environment = dict(os.environ, PYTHONPATH=str(REPO), FUZZ_MODE="random", FUZZ_SECONDS="300",
+                       RAFTFUZZ_ARTIFACTS=str(tmp_path / "artifacts"))
+    log = (tmp_path / "stderr").open("w")
+    worker = subprocess.Popen([sys.executable, "-m", "raftfuzz.container"], cwd=tmp_path, env=environment,
+                              stderr=log, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while "no BUCKET_NAME set" not in (tmp_path / "stderr").read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=60) == 143, (tmp_path / "stderr").read_text()[-3000:]
+
+
 def test_the_readme_lists_every_exit_code_a_user_can_see():
     text = (REPO / "README.md").read_text()
     table = text[text.index("### Exit codes"):text.index("### Crash files")]
