@@ -168,6 +168,43 @@ def test_whole_runs_give_the_same_features_on_both_cores(monkeypatch):
     assert len(set(c_features)) > 20
 
 
+FEATURES_OF_SEEDS = r"""
+import hashlib, json
+from raftfuzz import core as core_module
+from raftfuzz.raft import RaftNode
+from raftfuzz.schedule import decode, encode
+from raftfuzz.seeds import seed_schedules
+from raftfuzz.simulator import Simulation
+digest = hashlib.sha256()
+make_core = core_module.make_core
+def recording_make_core(*arguments):
+    inner = make_core(*arguments)
+    class Recording:
+        def __getattr__(self, name):
+            return getattr(inner, name)
+        def feedback_observe(self, records, collect=False):
+            digest.update(json.dumps(inner.feedback_observe(records, collect=True)).encode())
+    return Recording()
+core_module.make_core = recording_make_core
+for schedule in list(seed_schedules().values())[:8]:
+    Simulation(schedule, RaftNode, max_steps=1500, feedback=7).run()
+print(digest.hexdigest())
+"""
+
+
+def test_feature_indexes_do_not_depend_on_the_process_or_hash_seed():
+    """-merge, -minimize_crash and -jobs children must see the same features."""
+    cores = ["python"] + (["c"] if CCore is not None else [])
+    digests = set()
+    for core_name in cores:
+        for hash_seed in ("0", "1", "random"):
+            completed = subprocess.run(
+                [sys.executable, "-c", FEATURES_OF_SEEDS], capture_output=True, text=True, check=True, cwd=REPO,
+                env=dict(os.environ, PYTHONPATH=str(REPO), RAFTFUZZ_CORE=core_name, PYTHONHASHSEED=hash_seed))
+            digests.add(completed.stdout.strip())
+    assert len(digests) == 1, digests
+
+
 # ------------------------------------------------------ observes, never steers
 
 @pytest.mark.parametrize("core_name", ["c", "python"])
