@@ -1,7 +1,8 @@
 """Cluster-state feedback: what it costs per execution, and which abstraction guides best.
 
     python benchmarks/bench_feedback.py cost [--inputs 60] [--repeat 5] [--json PATH]
-    python benchmarks/bench_feedback.py variants [--bugs A,B] [--reps 3] [--budget 90] [--json PATH]
+    python benchmarks/bench_feedback.py variants [--bugs A,B] [--reps 3] [--budget 90] [--configs C,D]
+                                                 [--json PATH]
 
 ``cost``: the same fixed inputs (the seed corpus plus ``--inputs`` random
 schedules from a fixed generator) run under real atheris, side by side in
@@ -29,7 +30,10 @@ inputs with feedback 0 and with every feature on: the simulator-side cost
 bugs, for ``--feedback=code`` and for ``--feedback=state`` with each
 alternative feature set (RAFTFUZZ_STATE_FEATURES), fuzzer seeds 1..reps,
 starting from the seed corpus; each run stops at the first violation or
-the wall budget.
+the budget (``--runs`` executions, ``--budget`` wall seconds; on a loaded
+machine executions are the fair one). ``--configs`` picks the configurations, each ``MODE`` or
+``MODE:FEATURES`` (e.g. ``code,state:states,code+state:states``); the
+default is ``code`` and ``state`` with every feature set above.
 """
 
 import argparse
@@ -198,7 +202,7 @@ def cost(arguments) -> dict:
 
 # --------------------------------------------------------------- variants
 
-def variant_run(bug: str, feedback: str, features: str | None, rep: int, budget: int) -> dict:
+def variant_run(bug: str, feedback: str, features: str | None, rep: int, budget: int, runs: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="raftfuzz-bench-feedback-") as scratch:
         work = Path(scratch)
         (work / "corpus").mkdir()
@@ -209,6 +213,7 @@ def variant_run(bug: str, feedback: str, features: str | None, rep: int, budget:
             environment["RAFTFUZZ_STATE_FEATURES"] = features
         command = [sys.executable, "-m", "raftfuzz.atheris_main", f"--target=raftfuzz.mutants:{bug}",
                    str(work / "corpus"), str(work / "seeds"), f"-seed={rep}", f"-max_total_time={budget}",
+                   f"-runs={runs}",
                    "-print_final_stats=1", f"-artifact_prefix={work / 'artifacts'}/"]
         started = time.monotonic()
         with (work / "log.txt").open("w") as sink:
@@ -219,25 +224,36 @@ def variant_run(bug: str, feedback: str, features: str | None, rep: int, budget:
         found = bool(list((work / "artifacts").glob("crash-*.json")))
     executions = re.search(r"stat::number_of_executed_units: (\d+)", output)
     features_seen = re.findall(r"\bft: (\d+)", output)
-    return {"bug": bug, "feedback": feedback, "features": features, "rep": rep, "budget": budget, "found": found,
+    return {"bug": bug, "feedback": feedback, "features": features, "rep": rep, "budget": budget, "runs": runs,
+            "found": found,
             "seconds": round(seconds, 2), "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
             "executions": int(executions.group(1)) if executions else None,
             "last_ft": int(features_seen[-1]) if features_seen else None}
 
 
+def parse_configurations(text: str | None) -> list[tuple[str, str | None]]:
+    if not text:
+        return [("code", None)] + [("state", features) for features in FEATURE_VARIANTS]
+    configurations = []
+    for item in text.split(","):
+        mode, _, features = item.partition(":")
+        configurations.append((mode, features or None))
+    return configurations
+
+
 def variants(arguments) -> dict:
     bugs = arguments.bugs.split(",")
-    configurations = [("code", None)] + [("state", features) for features in FEATURE_VARIANTS]
+    configurations = parse_configurations(arguments.configs)
     results = []
     for rep in range(1, arguments.reps + 1):
         for bug in bugs:
             for feedback, features in configurations:
-                result = variant_run(bug, feedback, features, rep, arguments.budget)
+                result = variant_run(bug, feedback, features, rep, arguments.budget, arguments.runs)
                 results.append(result)
                 print(json.dumps(result), file=sys.stderr, flush=True)
-    print(f"\nExecutions (and CPU s) to the first violation, fuzzer seeds 1..{arguments.reps}, "
-          f"{arguments.budget} s wall budget; median, a miss counting as infinite\n")
-    names = [f"{feedback}" if features is None else f"state: {features}" for feedback, features in configurations]
+    print(f"\nExecutions (and CPU s) to the first violation, fuzzer seeds 1..{arguments.reps}, budget "
+          f"{arguments.runs} executions or {arguments.budget} s wall; median, a miss counting as infinite\n")
+    names = [feedback if features is None else f"{feedback}: {features}" for feedback, features in configurations]
     print("| bug | " + " | ".join(names) + " |")
     print("|---|" + "---:|" * len(names))
     for bug in bugs:
@@ -264,6 +280,9 @@ def main() -> None:
     variants_parser.add_argument("--bugs", default=DEFAULT_BUGS)
     variants_parser.add_argument("--reps", type=int, default=3)
     variants_parser.add_argument("--budget", type=int, default=90, help="wall seconds per run")
+    variants_parser.add_argument("--configs", help="MODE or MODE:FEATURES, comma-separated")
+    # Executions are the fair budget on a loaded machine: wall time is not.
+    variants_parser.add_argument("--runs", type=int, default=-1, help="executions per run (-1: no limit)")
     for sub in (cost_parser, variants_parser):
         sub.add_argument("--json", type=Path, metavar="PATH", help="also write the results here")
     arguments = parser.parse_args()

@@ -47,7 +47,7 @@ DEFAULT_MODE = "code"
 FEATURES_ENVIRONMENT_VARIABLE = "RAFTFUZZ_STATE_FEATURES"
 FEATURE_NAMES = {"states": FEEDBACK_STATES, "transitions": FEEDBACK_TRANSITIONS,
                  "kind": FEEDBACK_EVENT_KIND}
-DEFAULT_FEATURES = "states+transitions+kind"
+DEFAULT_FEATURES = "states"
 
 
 def feedback_mode(value: str | None = None) -> str:

@@ -273,36 +273,42 @@ def test_bad_feature_list_is_one_line_and_exit_2(tmp_path):
 # ------------------------------------------------------ real atheris runs
 
 def fuzz(tmp_path, mode, runs, core_name="c", extra=()):
+    """One real atheris run; returns its log and libFuzzer's cov: after the
+    seeds (INITED) and at the end (DONE)."""
     work = tmp_path / f"work-{mode}-{core_name}"
     work.mkdir()
     completed = run_cli("raftfuzz.atheris_main", f"--feedback={mode}", f"--core={core_name}", str(work),
                         str(REPO / "corpus"), f"-runs={runs}", "-seed=1", f"-artifact_prefix={tmp_path}/",
                         *extra, cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr[-2000:]
-    done = re.search(r"DONE\s+cov: (\d+) ft: (\d+)", completed.stderr)
-    assert done, completed.stderr[-2000:]
-    return completed.stderr, int(done.group(1)), int(done.group(2))
+    inited = re.search(r"INITED\s+cov: (\d+)", completed.stderr)
+    done = re.search(r"DONE\s+cov: (\d+)", completed.stderr)
+    assert inited and done, completed.stderr[-2000:]
+    return completed.stderr, int(inited.group(1)), int(done.group(1))
 
 
 @needs_c_core
-def test_state_feedback_registers_from_c_and_gains_features(tmp_path):
-    code_log, code_cov, code_ft = fuzz(tmp_path, "code", 60)
-    state_log, state_cov, state_ft = fuzz(tmp_path, "state", 60)
+def test_state_feedback_registers_from_c_and_keeps_growing(tmp_path):
+    code_log, code_seeds, code_end = fuzz(tmp_path, "code", 80)
+    state_log, state_seeds, state_end = fuzz(tmp_path, "state", 80)
     assert "raftfuzz: feedback=code: target code coverage instrumented" in code_log
     assert (f"raftfuzz: feedback=state: {FEEDBACK_COUNTERS} cluster-state counters registered with "
             "libFuzzer from the C core") in state_log
     assert "Instrumenting" not in state_log  # state alone: the target is not instrumented
-    # cov: counts counters whose PC-table entry libFuzzer saw: it moves only
-    # when the table matches the counters in size.
-    assert state_cov > 10 * code_cov
-    assert state_ft > 3 * code_ft
+    # cov: counts counters whose PC-table entry libFuzzer saw, so it moves
+    # only when the table matches the counters in size. The seeds already
+    # reach more abstract states than the node has edges...
+    assert state_seeds > 2 * code_seeds
+    # ... and mutations keep finding new ones, where code coverage is saturated.
+    assert state_end - state_seeds > 3 * (code_end - code_seeds) + 30, (code_seeds, code_end, state_seeds, state_end)
 
 
 def test_python_core_feeds_the_same_mechanism_through_atheris(tmp_path):
-    log, cov, ft = fuzz(tmp_path, "state", 40, core_name="python")
+    log, _, cov = fuzz(tmp_path, "state", 40, core_name="python")
     assert f"{FEEDBACK_COUNTERS} cluster-state counters reserved from atheris (Python core)" in log
-    # Reserved during the first input, handed to libFuzzer before the second.
-    assert cov > 1000
+    # Nothing is instrumented: every counter libFuzzer saw is a state counter,
+    # reserved during the first input and handed over before the second.
+    assert cov > 200
 
 
 RESET_PROBE = r"""
