@@ -61,7 +61,8 @@ def feedback_mode(value: str | None = None) -> str:
     """The mode named by value or RAFTFUZZ_FEEDBACK (default DEFAULT_MODE)."""
     mode = value if value is not None else os.environ.get(ENVIRONMENT_VARIABLE) or DEFAULT_MODE
     if mode not in MODES:
-        raise SettingsError(f"--feedback={mode} is not a feedback mode; use one of {', '.join(MODES)}")
+        raise SettingsError(f"--feedback={mode} (RAFTFUZZ_FEEDBACK) is not a feedback mode; "
+                            f"use one of {', '.join(MODES)}")
     return mode
 
 

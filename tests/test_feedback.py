@@ -263,6 +263,15 @@ def test_bad_feedback_value_is_one_line_and_exit_2(tmp_path, arguments):
     assert "Traceback" not in completed.stderr
 
 
+def test_the_container_refuses_a_bad_feedback_mode_before_fuzzing(tmp_path):
+    completed = run_cli("raftfuzz", "container", cwd=tmp_path,
+                        env={"RAFTFUZZ_FEEDBACK": "nope", "RAFTFUZZ_CORPUS": str(tmp_path / "corpus"),
+                             "RAFTFUZZ_ARTIFACTS": str(tmp_path / "artifacts")})
+    assert completed.returncode == 2
+    assert completed.stderr.strip().count("\n") == 0, completed.stderr
+    assert "RAFTFUZZ_FEEDBACK" in completed.stderr
+
+
 def test_bad_feature_list_is_one_line_and_exit_2(tmp_path):
     completed = run_cli("raftfuzz.atheris_main", "--feedback=state", str(tmp_path), "-runs=1", cwd=tmp_path,
                         env={"RAFTFUZZ_STATE_FEATURES": "states+nope"})
