@@ -84,6 +84,8 @@ struct rf_feedback {
     uint64_t last_fault;
     /* The abstract state after the previous record. */
     uint64_t previous;
+    /* With RF_FEEDBACK_ONCE: the counters this run has bumped, one bit each. */
+    uint64_t bumped[RF_FEEDBACK_COUNTERS / 64];
 };
 
 struct rf_core {
@@ -739,8 +741,16 @@ static uint64_t abstract_state(const struct rf_core *core, uint64_t event_class)
     return state;
 }
 
-static inline void bump(uint64_t hash, int64_t *out, int64_t *emitted) {
+static inline void bump(struct rf_feedback *feedback, uint64_t hash, int64_t *out,
+                        int64_t *emitted) {
     const uint64_t index = hash >> (64 - RF_FEEDBACK_COUNTER_BITS);
+    if (feedback->features & RF_FEEDBACK_ONCE) {
+        const uint64_t bit = UINT64_C(1) << (index & 63);
+        if (feedback->bumped[index >> 6] & bit) {
+            return;
+        }
+        feedback->bumped[index >> 6] |= bit;
+    }
     uint8_t *counter = &feedback_counters[index];
     /* Saturate instead of wrapping: 256 visits must not look like none. */
     if (*counter != UINT8_MAX) {
@@ -757,7 +767,8 @@ int rf_feedback_begin(struct rf_core *core, int64_t node_count, int64_t features
     if (node_count < 1 || node_count > core->endpoint_count) {
         return RF_ERROR_FEEDBACK_NODES;
     }
-    const int64_t all = RF_FEEDBACK_STATES | RF_FEEDBACK_TRANSITIONS | RF_FEEDBACK_EVENT_KIND;
+    const int64_t all = RF_FEEDBACK_STATES | RF_FEEDBACK_TRANSITIONS | RF_FEEDBACK_EVENT_KIND |
+                        RF_FEEDBACK_ONCE;
     if ((features & ~all) != 0 ||
         (features & (RF_FEEDBACK_STATES | RF_FEEDBACK_TRANSITIONS)) == 0) {
         return RF_ERROR_FEEDBACK_FEATURES;
@@ -782,6 +793,7 @@ int rf_feedback_begin(struct rf_core *core, int64_t node_count, int64_t features
         feedback->commit[node] = 0;
         feedback->last_index[node] = 0;
     }
+    memset(feedback->bumped, 0, sizeof feedback->bumped);
     feedback->liveness = liveness_now(core);
     feedback->last_fault = 0;
     feedback->previous = abstract_state(core, CLASS_NODE_TICK);
@@ -847,10 +859,10 @@ int64_t rf_feedback_observe(struct rf_core *core, const char *records, int64_t c
         }
         const uint64_t state = abstract_state(core, event_class);
         if (feedback->features & RF_FEEDBACK_STATES) {
-            bump(mix64(state ^ SALT_STATE), out, &emitted);
+            bump(feedback, mix64(state ^ SALT_STATE), out, &emitted);
         }
         if ((feedback->features & RF_FEEDBACK_TRANSITIONS) && state != feedback->previous) {
-            bump(mix64(mix64(feedback->previous) ^ state ^ SALT_TRANSITION), out, &emitted);
+            bump(feedback, mix64(mix64(feedback->previous) ^ state ^ SALT_TRANSITION), out, &emitted);
         }
         feedback->previous = state;
     }

@@ -92,6 +92,9 @@
 #define RF_FEEDBACK_STATES 1
 #define RF_FEEDBACK_TRANSITIONS 2
 #define RF_FEEDBACK_EVENT_KIND 4
+/* Each counter at most once per run: libFuzzer sees which states a run
+ * reached, not how often. */
+#define RF_FEEDBACK_ONCE 8
 
 struct rf_core;
 

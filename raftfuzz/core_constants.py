@@ -57,6 +57,7 @@ FEEDBACK_FAULT_CAPACITY = 256
 FEEDBACK_STATES = 1
 FEEDBACK_TRANSITIONS = 2
 FEEDBACK_EVENT_KIND = 4
+FEEDBACK_ONCE = 8
 
 # The counters of stats(), in the order the C core writes them.
 STATS_FIELDS = (
@@ -116,7 +117,7 @@ ERRORS = {
     ERROR_MEMORY: (MemoryError, "cannot allocate the core"),
     ERROR_FEEDBACK_NODES: (ValueError, "feedback node_count must be in 1..endpoint_count"),
     ERROR_FEEDBACK_FEATURES: (ValueError, "feedback features must or together STATES and/or "
-                                          "TRANSITIONS, optionally EVENT_KIND"),
+                                          "TRANSITIONS, optionally EVENT_KIND and ONCE"),
     ERROR_FEEDBACK_FAULTS: (ValueError, f"at most {FEEDBACK_FAULT_CAPACITY} fault verbs"),
     ERROR_FEEDBACK_OFF: (ValueError, "feedback_observe before feedback_begin"),
     ERROR_FEEDBACK_LIBRARY: (RuntimeError, "libFuzzer's __sanitizer_cov_8bit_counters_init and "

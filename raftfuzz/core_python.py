@@ -38,6 +38,7 @@ from raftfuzz.core_constants import (
     FEEDBACK_COUNTER_BITS,
     FEEDBACK_EVENT_KIND,
     FEEDBACK_FAULT_CAPACITY,
+    FEEDBACK_ONCE,
     FEEDBACK_RECORD_WIDTH,
     FEEDBACK_STATES,
     FEEDBACK_TRANSITIONS,
@@ -482,7 +483,7 @@ class PythonCore:
         _require_int64(node_count, features, fault_kind)
         if not 1 <= node_count <= self._endpoint_count:
             raise error(ERROR_FEEDBACK_NODES)
-        all_features = FEEDBACK_STATES | FEEDBACK_TRANSITIONS | FEEDBACK_EVENT_KIND
+        all_features = FEEDBACK_STATES | FEEDBACK_TRANSITIONS | FEEDBACK_EVENT_KIND | FEEDBACK_ONCE
         if features & ~all_features or not features & (FEEDBACK_STATES | FEEDBACK_TRANSITIONS):
             raise error(ERROR_FEEDBACK_FEATURES)
         if fault_kind < KIND_USER_MIN:
@@ -545,6 +546,14 @@ class PythonCore:
             if emit_transitions and state != feedback.previous:
                 indexes.append(_mix64(_mix64(feedback.previous) ^ state ^ _SALT_TRANSITION) >> _INDEX_SHIFT)
             feedback.previous = state
+        if feedback.features & FEEDBACK_ONCE:
+            bumped = feedback.bumped
+            fresh = []
+            for index in indexes:
+                if index not in bumped:
+                    bumped.add(index)
+                    fresh.append(index)
+            indexes = fresh
         if sink is not None:
             for index in indexes:
                 sink(index)
@@ -609,7 +618,7 @@ class _Feedback:
     """What the feedback abstraction remembers between records."""
 
     __slots__ = ("node_count", "features", "fault_kind", "fault_verbs", "term", "role", "commit",
-                 "last_index", "liveness", "last_fault", "previous")
+                 "last_index", "liveness", "last_fault", "previous", "bumped")
 
     def __init__(self, node_count, features, fault_kind, fault_verbs):
         self.node_count = node_count
@@ -627,3 +636,5 @@ class _Feedback:
         self.last_fault = 0
         # The abstract state after the previous record.
         self.previous = 0
+        # With FEEDBACK_ONCE: the counter indexes this run has emitted.
+        self.bumped = set()

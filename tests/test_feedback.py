@@ -27,6 +27,7 @@ from raftfuzz import feedback
 from raftfuzz.core_constants import (
     FEEDBACK_COUNTERS,
     FEEDBACK_EVENT_KIND,
+    FEEDBACK_ONCE,
     FEEDBACK_STATES,
     FEEDBACK_TRANSITIONS,
     KIND_BARRIER_MIN,
@@ -53,7 +54,8 @@ needs_c_core = pytest.mark.skipif(CCore is None, reason="C core not built (pip i
 RECORD = struct.Struct("<9q")
 ALL_FEATURES = FEEDBACK_STATES | FEEDBACK_TRANSITIONS | FEEDBACK_EVENT_KIND
 FEATURE_SETS = [FEEDBACK_STATES, FEEDBACK_TRANSITIONS, FEEDBACK_STATES | FEEDBACK_TRANSITIONS,
-                FEEDBACK_STATES | FEEDBACK_EVENT_KIND, ALL_FEATURES]
+                FEEDBACK_STATES | FEEDBACK_EVENT_KIND, ALL_FEATURES, FEEDBACK_STATES | FEEDBACK_ONCE,
+                ALL_FEATURES | FEEDBACK_ONCE]
 
 
 # ------------------------------------------------------------ differential
@@ -108,7 +110,8 @@ def test_bad_arguments_are_refused_alike(core):
     with pytest.raises(ValueError, match="feedback_observe before feedback_begin"):
         make(1, 4, 1000).feedback_observe(b"")
     for arguments, message in [((0, 1, KIND_FAULT, b""), "node_count"), ((5, 1, KIND_FAULT, b""), "node_count"),
-                               ((3, 0, KIND_FAULT, b""), "features"), ((3, 8, KIND_FAULT, b""), "features"),
+                               ((3, 0, KIND_FAULT, b""), "features"), ((3, 16, KIND_FAULT, b""), "features"),
+                               ((3, FEEDBACK_ONCE, KIND_FAULT, b""), "features"),
                                ((3, FEEDBACK_EVENT_KIND, KIND_FAULT, b""), "features"),
                                ((3, 1, 1, b""), "kinds"), ((3, 1, KIND_FAULT, bytes(257)), "fault verbs")]:
         with pytest.raises(ValueError, match=message):
