@@ -54,6 +54,9 @@ class Harness:
     # Called with the report's path once a crash is safely on local disk; the
     # shared-store upload hooks in here (see raftfuzz/crash_upload.py).
     on_crash: Callable[[Path], None] | None = None
+    # The core's FEEDBACK_* features to emit (raftfuzz.feedback), 0 for none;
+    # only the atheris entry point with --feedback=state turns them on.
+    feedback: int = 0
 
     @classmethod
     def from_settings(cls, node_class, *, target: str | None = None, max_steps=None,
@@ -75,7 +78,7 @@ class Harness:
         simulation = None
         try:
             simulation = Simulation(schedule, self.node_class, max_steps=self.max_steps,
-                                    log_level=log_level)
+                                    log_level=log_level, feedback=self.feedback)
             return schedule, simulation.run()
         except (KeyboardInterrupt, core_module.CoreUnavailable):
             raise
