@@ -10,6 +10,9 @@ schedule's structure, the way libprotobuf-mutator works on a message:
 - draw a new simulation seed: the same faults, different luck;
 - insert a random fault record, delete one, or undo one a little later (add
   its inverse: a restart after a crash, a heal after a partition…);
+- steer an election: insert a ``campaign`` soon after an existing fault,
+  for the previous leader (the old leader returns and wins) or a node by
+  index — the moves behind bugs that need a history across several terms;
 - rewrite one field of one record (its time, verb, nodes or value);
 - now and then, propose a fresh random schedule, as random mode would: the
   feedback keeps what is new, and coverage-guided fuzzing never explores
@@ -23,12 +26,21 @@ repeats itself.
 
 import random
 
-from raftfuzz.schedule import EVENT_SIZE, HEADER_SIZE, MAX_EVENTS, Verb, random_input
+from raftfuzz.schedule import (
+    EVENT_SIZE,
+    HEADER_SIZE,
+    MAX_EVENTS,
+    Verb,
+    decode,
+    previous_leader_selector,
+    random_input,
+)
 
 SEED_BYTES = 4  # the header starts with the simulation seed
 MAX_STACKED = 3  # structural mutations applied together, like libFuzzer's stacking
 FRESH_PER_256 = 32  # how often a structural mutation is a fresh random schedule
 # The verb that undoes each verb, and the value byte it needs (None: keep).
+# A campaign ends by itself, so it has no entry.
 UNDO = {
     Verb.CRASH: (Verb.RESTART, None), Verb.PARTITION: (Verb.HEAL, None), Verb.ONE_WAY: (Verb.HEAL, None),
     Verb.ISOLATE: (Verb.HEAL_ALL, None), Verb.SPLIT: (Verb.HEAL_ALL, None), Verb.HOLD: (Verb.RELEASE, None),
@@ -56,7 +68,7 @@ def mutate(data: bytes, max_size: int, seed: int, *, byte_mutator=None) -> bytes
 
 
 def _mutate_once(rng: random.Random, header: bytearray, records: list[bytearray]) -> None:
-    choice = rng.randrange(6)
+    choice = rng.randrange(7)
     if choice == 0:
         header[SEED_BYTES + rng.randrange(HEADER_SIZE - SEED_BYTES)] = rng.randrange(256)
     elif choice == 1:
@@ -72,5 +84,10 @@ def _mutate_once(rng: random.Random, header: bytearray, records: list[bytearray]
             verb, value = undo
             later = min(255, fault[0] + 1 + rng.randrange(64))
             records.append(bytearray([later, int(verb), fault[2], fault[3], fault[4] if value is None else value]))
+    elif choice == 5 and len(records) < MAX_EVENTS:
+        node_count = decode(bytes(header)).node_count
+        node = previous_leader_selector(node_count) if rng.randrange(2) else rng.randrange(node_count)
+        after = rng.choice(records)[0] if records else rng.randrange(128)
+        records.append(bytearray([min(255, after + 1 + rng.randrange(32)), int(Verb.CAMPAIGN), node, 0, 0]))
     elif records:
         rng.choice(records)[rng.randrange(EVENT_SIZE)] = rng.randrange(256)

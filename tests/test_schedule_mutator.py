@@ -58,3 +58,11 @@ def test_both_mutators_fuzz(tmp_path):
                             f"-artifact_prefix={tmp_path}/")
         assert completed.returncode == 0, completed.stderr[-2000:]
         assert "Done 40 runs" in completed.stderr
+
+
+def test_some_mutations_steer_an_election_to_the_previous_leader():
+    isolate = encode(Schedule(seed=7, events=(FaultEvent(30, Verb.ISOLATE, 3, 0, 0),)))
+    mutations = [decode(m) for m in (mutate(isolate, 4096, seed, byte_mutator=byte_mutator)
+                                     for seed in range(2000)) if m != BYTES_MUTATION]
+    assert any(any(e.verb == Verb.CAMPAIGN and e.a == 5 and e.at_ticks > 30 for e in s.events)
+               for s in mutations)
