@@ -71,6 +71,8 @@ LOGS = RESULTS / "logs"
 DOCS = REPO / "docs"
 POLL_SECONDS = 0.25
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# Fuzzing processes running now, so that an interrupted campaign stops them.
+RUNNING: set = set()
 
 
 def target_of(bug: str) -> str:
@@ -139,17 +141,22 @@ def run_one(mode: str, bug: str, rep: int, budget: int, cpu_budget: float | None
         with log_path.open("w") as sink:
             sink.write("$ " + " ".join(command) + "\n")
             process = subprocess.Popen(command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            RUNNING.add(process)
             copier = threading.Thread(target=_copy_output, args=(process.stdout, sink, process.pid, started))
             copier.start()
-            while process.poll() is None:
-                if cpu_budget is not None and process_cpu_seconds(process.pid) >= cpu_budget:
-                    process.send_signal(signal.SIGINT)
-                    stopped_at_cpu_budget = True
-                    break
-                time.sleep(POLL_SECONDS)
             # wait4 gives this child's own CPU time, which other load on the
             # machine does not inflate the way it inflates wall time.
-            _, status, usage = os.wait4(process.pid, 0)
+            while True:
+                pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+                if pid:
+                    break
+                if (not stopped_at_cpu_budget and cpu_budget is not None
+                        and process_cpu_seconds(process.pid) >= cpu_budget):
+                    process.send_signal(signal.SIGINT)
+                    stopped_at_cpu_budget = True
+                time.sleep(POLL_SECONDS)
+            process.returncode = os.waitstatus_to_exitcode(status)
+            RUNNING.discard(process)
             copier.join()
         seconds = time.monotonic() - started
         returncode = os.waitstatus_to_exitcode(status)
@@ -234,9 +241,22 @@ def run_campaign(arguments) -> int:
         print(f"{bug:<30} {mode:<11} rep {rep}: {what} in {result['cpu_seconds']:.1f} CPU s "
               f"({result['seconds']:.1f} s wall), {result['executions']} executions", flush=True)
 
-    with ThreadPoolExecutor(arguments.jobs) as pool:
+    pool = ThreadPoolExecutor(arguments.jobs)
+    try:
         list(pool.map(one, todo))
+    except KeyboardInterrupt:
+        pool.shutdown(wait=False, cancel_futures=True)
+        stop_running()
+        print("bench_bugs: interrupted; finished runs are kept in the results", flush=True)
+        return 130
+    pool.shutdown()
     return 0
+
+
+def stop_running() -> None:
+    """Stops the fuzzing processes of an interrupted campaign (their runs are not recorded)."""
+    for process in list(RUNNING):
+        process.kill()
 
 
 def run_long(arguments) -> int:

@@ -440,7 +440,7 @@ class StaleAppendResponseCounted(RaftNode):
         super().on_append_entries_response(message)
 
 
-class OwnEarlierTermCommitted(RaftNode):
+class OwnEarlierTermCommitted(CommitPreviousTermByCounting):
     """A leader commits by counting replicas not only entries of its current
     term but also entries it wrote itself in an earlier leadership, as if
     authorship made them safe: Figure 8 with the same leader twice. Elected
@@ -448,8 +448,9 @@ class OwnEarlierTermCommitted(RaftNode):
     commits it; a later leader whose last entry has a newer term overwrites
     it.
 
-    Like CommitPreviousTermByCounting, this node appends no no-op on
-    election, which would otherwise commit the old entries indirectly."""
+    As in CommitPreviousTermByCounting, the node appends no no-op on
+    election and serves reads through the log, so that no entry of the new
+    term commits the old ones indirectly first."""
 
     breaks = ("LeaderCompleteness", "StateMachineSafety", "LogMatching", "Linearizability")
     mirrors = ("Raft paper §5.4.2, Figure 8",
@@ -457,14 +458,12 @@ class OwnEarlierTermCommitted(RaftNode):
                'leader\'s current term."')
 
     def become_leader(self) -> None:
+        # Volatile, like the rest of a leader's state: a restart forgets it.
         self.terms_led = getattr(self, "terms_led", frozenset()) | {self.term}
         super().become_leader()
 
     def may_commit(self, index: int) -> bool:
-        return self.term_at(index) in getattr(self, "terms_led", frozenset({self.term}))
-
-    def append_election_noop(self) -> None:
-        pass
+        return self.term_at(index) in self.terms_led
 
 
 DEEP = {
