@@ -377,32 +377,29 @@ class ReplyByIndexAlone(RaftNode):
             self.reply_client(command, True, None)
 
 
-class SnapshotKeepsConflictingTail(RaftNode):
-    """InstallSnapshot keeps the log after the snapshot's last index whenever
-    the follower holds an entry at that index, without comparing its term
-    (Figure 13, step 6): a deposed leader's stale entries survive behind a
-    snapshot of another history."""
+class SnapshotAckCoversKeptTail(RaftNode):
+    """A follower that installs a snapshot and keeps the log after it (it
+    holds the snapshot's last entry, Figure 13 step 6) acknowledges its whole
+    log rather than the snapshot: entries past the snapshot are only known to
+    follow the same history up to the snapshot's last entry, and may be a
+    deposed leader's. The leader counts them as replicated and commits
+    entries a majority does not hold."""
 
-    breaks = ("LogMatching", "LeaderCompleteness", "StateMachineSafety", "CommitIndexWithinLog",
+    breaks = ("LeaderCompleteness", "StateMachineSafety", "LogMatching", "CommitIndexWithinLog",
               "Linearizability", "NodePanic")
-    mirrors = ("Raft paper §7, Figure 13 (step 6)",
-               'https://github.com/hashicorp/raft/pull/704 "InstallSnapshot keeps a conflicting entry at its '
-               'last index, livelocks the follower"')
+    mirrors = ("Raft paper §7, Figure 13 (step 6: only the snapshot's last entry is known to match)",
+               'https://github.com/etcd-io/etcd/issues/10358 "Log entries with higher indexes should be '
+               'discarded when persisting an incoming snapshot"')
 
-    def install_snapshot(self, snapshot: Snapshot) -> None:
-        index = snapshot.last_index
-        if self.log_start() <= index <= self.last_index() and self.term_at(index) != snapshot.last_term:
-            del self.log[: index - self.log_start()]
-            self.log[0] = Entry(index, snapshot.last_term, None)
-            self.snapshot = snapshot
-            self.snapshot_dirty = True
-            self.commit_index = max(self.commit_index, index)
-            if self.last_applied < index:
-                self.restore_state_machine(snapshot)
-                self.last_applied = index
+    def on_install_snapshot(self, message) -> None:
+        if message.term < self.term:
+            super().on_install_snapshot(message)
             return
-        super().install_snapshot(snapshot)
-
+        self.follow(message.src)
+        snapshot = message.snapshot
+        if snapshot.last_index > self.commit_index:
+            self.install_snapshot(snapshot)
+        self.reply_append(message, True, max(snapshot.last_index, self.last_index()))
 
 class ReadAcksKeptAcrossTerms(RaftNode):
     """ReadIndex rounds are numbered afresh in each leadership, but the
@@ -429,7 +426,7 @@ class StaleAppendResponseCounted(RaftNode):
     before it was deposed — for entries another leader has since
     overwritten on that follower — counts as a replica now."""
 
-    breaks = ("LeaderCompleteness", "StateMachineSafety", "LogMatching", "Linearizability")
+    breaks = ("LeaderCompleteness", "StateMachineSafety", "LogMatching", "Linearizability", "NodePanic")
     mirrors = ("Raft paper Figure 2 (responses of an older term are ignored)",
                'https://github.com/andreev-io/little-raft/issues/44 "process_vote_response_as_candidate should '
                'ignore vote with stale term" (the same check, missing on append responses)')
@@ -471,7 +468,7 @@ DEEP = {
     for node_class in (
         MatchIndexKeptAcrossTerms,
         ReplyByIndexAlone,
-        SnapshotKeepsConflictingTail,
+        SnapshotAckCoversKeptTail,
         ReadAcksKeptAcrossTerms,
         StaleAppendResponseCounted,
         OwnEarlierTermCommitted,
