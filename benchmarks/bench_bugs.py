@@ -172,7 +172,7 @@ def run_one(mode: str, bug: str, rep: int, budget: int, cpu_budget: float | None
     return {"bug": bug, "mode": mode, "rep": rep, "budget": budget, "cpu_budget": cpu_budget,
             "found": found is not None, "property": found["property"] if found else None,
             "seconds": round(seconds, 2), "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
-            "executions": executions, "log": str(log_path.relative_to(REPO))}
+            "executions": executions, "log": str(log_path.resolve().relative_to(REPO))}
 
 
 def executions_in(mode: str, output: str) -> int | None:
@@ -336,14 +336,19 @@ def render_report(arguments) -> int:
     DOCS.mkdir(exist_ok=True)
     plot(summary, modes, DOCS / "bugs.png")
     long_logs = {mode: LOGS / "long" / f"{mode}.log" for mode in GUIDED if (LOGS / "long" / f"{mode}.log").exists()}
+    if arguments.features_from:
+        # One campaign run per guided mode stands in for the long run.
+        campaign = LOGS / arguments.results.stem
+        long_logs = {mode: campaign / f"{log_name(arguments.features_from)}-{mode}-1.log" for mode in GUIDED
+                     if (campaign / f"{log_name(arguments.features_from)}-{mode}-1.log").exists()}
     if long_logs:
         plot_features(long_logs, DOCS / "bugs-features.png")
-    (DOCS / "bugs.md").write_text(markdown(summary, modes, results, bool(long_logs), arguments))
+    (DOCS / "bugs.md").write_text(markdown(summary, modes, results, long_logs, arguments))
     print(f"bench_bugs: wrote {DOCS / 'bugs.md'} and its plots")
     return 0
 
 
-def markdown(summary: dict, modes: list[str], results: list[dict], features: bool, arguments) -> str:
+def markdown(summary: dict, modes: list[str], results: list[dict], features: dict, arguments) -> str:
     budgets = sorted({(r["budget"], r.get("cpu_budget")) for r in results})
     budget_text = ", ".join(f"{wall} s wall" + (f" / {cpu:.0f} s CPU" if cpu else "") for wall, cpu in budgets)
     lines = [
@@ -354,7 +359,7 @@ def markdown(summary: dict, modes: list[str], results: list[dict], features: boo
         "A repetition that found nothing counts as the budget, and a median over a majority of misses "
         "is \"not found\". Every run's log is kept under `benchmarks/results/logs/`.",
         "",
-        f"Regenerate: `python benchmarks/bench_bugs.py run ... --results {arguments.results.relative_to(REPO)}` "
+        f"Regenerate: `python benchmarks/bench_bugs.py run ... --results {arguments.results.resolve().relative_to(REPO)}` "
         "(the commands that ran are under *What ran*), then `python benchmarks/bench_bugs.py report`.",
         "",
         "Each cell: repetitions that found the bug, then the medians of CPU time, wall time and "
@@ -381,9 +386,11 @@ def markdown(summary: dict, modes: list[str], results: list[dict], features: boo
         lines.append(f"- {label} ({len(bugs)}): " + "; ".join(values))
     lines += ["", "![CPU seconds to first violation per bug and mode](bugs.png)", ""]
     if features:
-        lines += ["Coverage (`cov:`) and features (`ft:`) over CPU time in one long run per guided mode on "
-                  "the reference node (`bench_bugs.py long`):", "", "![coverage and features over time]"
-                  "(bugs-features.png)", ""]
+        source = (f"the first repetition on {arguments.features_from}" if arguments.features_from
+                  else "the reference node (`bench_bugs.py long`)")
+        lines += [f"Coverage (`cov:`) and features (`ft:`) over CPU time in one run per guided mode, {source}; "
+                  "random mode reports neither:", "",
+                  "![coverage and features over time](bugs-features.png)", ""]
     lines += ["## The bugs", "", "| bug | what goes wrong | may break | mirrors |", "|---|---|---|---|"]
     for name, node_class in [*CATALOGUE.items(), *DEEP.items()]:
         summary_line = " ".join(node_class.__doc__.split()).split(". ")[0].rstrip(".") + "."
@@ -488,6 +495,8 @@ def main() -> int:
         sub.add_argument("--jobs", type=int, default=1, help="repetitions run at once (one core each)")
     report = commands.add_parser("report", help="write docs/bugs.md and its plots")
     report.add_argument("--notes", type=Path, help="markdown appended to docs/bugs.md")
+    report.add_argument("--features-from", help="plot coverage over time from this bug's first repetitions "
+                                                "instead of the long runs")
     for sub in (run, report):
         sub.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     arguments = parser.parse_args()
