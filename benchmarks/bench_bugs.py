@@ -234,7 +234,11 @@ def run_campaign(arguments) -> int:
     def one(job):
         mode, bug, rep = job
         log = LOGS / campaign / f"{log_name(bug)}-{mode}-{rep}.log"
-        result = run_one(mode, bug, rep, arguments.budget, arguments.cpu_budget, log)
+        try:
+            result = run_one(mode, bug, rep, arguments.budget, arguments.cpu_budget, log)
+        except RuntimeError as error:  # one broken run must not stop the others
+            print(f"bench_bugs: {error}", flush=True)
+            return
         with lock, arguments.results.open("a") as results:
             results.write(json.dumps(result) + "\n")
         what = f"found {result['property']}" if result["found"] else "not found"
