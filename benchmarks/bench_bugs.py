@@ -71,6 +71,8 @@ LOGS = RESULTS / "logs"
 DOCS = REPO / "docs"
 POLL_SECONDS = 0.25
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# How long a process stopped at its CPU budget may take to exit.
+STOP_GRACE_SECONDS = 30
 # Fuzzing processes running now, so that an interrupted campaign stops them.
 RUNNING: set = set()
 
@@ -140,7 +142,10 @@ def run_one(mode: str, bug: str, rep: int, budget: int, cpu_budget: float | None
         stopped_at_cpu_budget = False
         with log_path.open("w") as sink:
             sink.write("$ " + " ".join(command) + "\n")
-            process = subprocess.Popen(command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            # A campaign started in the background inherits SIGINT ignored, and
+            # Python keeps an ignored SIGINT ignored: give the child the default.
+            process = subprocess.Popen(command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
             RUNNING.add(process)
             copier = threading.Thread(target=_copy_output, args=(process.stdout, sink, process.pid, started))
             copier.start()
@@ -153,7 +158,9 @@ def run_one(mode: str, bug: str, rep: int, budget: int, cpu_budget: float | None
                 if (not stopped_at_cpu_budget and cpu_budget is not None
                         and process_cpu_seconds(process.pid) >= cpu_budget):
                     process.send_signal(signal.SIGINT)
-                    stopped_at_cpu_budget = True
+                    stopped_at_cpu_budget = time.monotonic()
+                elif stopped_at_cpu_budget and time.monotonic() - stopped_at_cpu_budget > STOP_GRACE_SECONDS:
+                    process.kill()
                 time.sleep(POLL_SECONDS)
             process.returncode = os.waitstatus_to_exitcode(status)
             RUNNING.discard(process)
