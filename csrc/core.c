@@ -14,7 +14,9 @@
 #include "core.h"
 
 #include <assert.h>
+#include <dlfcn.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Indices of the counters in rf_core.stats, in the order of rf_stats. */
 enum {
@@ -63,6 +65,29 @@ struct rf_endpoint {
     int64_t inbox_count;
 };
 
+/* What the feedback abstraction remembers between records (docs/feedback.md). */
+struct rf_feedback {
+    bool begun;
+    int64_t node_count;
+    int64_t features;
+    int64_t fault_kind;
+    int64_t fault_count;
+    uint8_t fault_verbs[RF_FEEDBACK_FAULT_CAPACITY];
+    /* The last state each node reported: term, role, commit index, last index. */
+    int64_t term[RF_MAX_ENDPOINTS];
+    int64_t role[RF_MAX_ENDPOINTS];
+    int64_t commit[RF_MAX_ENDPOINTS];
+    int64_t last_index[RF_MAX_ENDPOINTS];
+    /* Crashed, paused and cut-off counts, packed, as of the last barrier. */
+    uint64_t liveness;
+    /* Code of the last fault-like barrier: 0 none, 1 + verb, or 129 + kind offset. */
+    uint64_t last_fault;
+    /* The abstract state after the previous record. */
+    uint64_t previous;
+    /* With RF_FEEDBACK_ONCE: the counters this run has bumped, one bit each. */
+    uint64_t bumped[RF_FEEDBACK_COUNTERS / 64];
+};
+
 struct rf_core {
     uint64_t rng[4];
     int64_t endpoint_count;
@@ -78,6 +103,7 @@ struct rf_core {
     int64_t stats[RF_STATS_COUNT];
     struct rf_endpoint endpoints[RF_MAX_ENDPOINTS];
     struct rf_link links[RF_MAX_ENDPOINTS * RF_MAX_ENDPOINTS];
+    struct rf_feedback feedback;
     /*
      * Storage below is only ever read below a count that writes raised, so
      * rf_core_new leaves it uninitialised: a new core then costs a few pages
@@ -298,6 +324,7 @@ struct rf_core *rf_core_new(uint64_t seed, int64_t endpoint_count,
                                           .latency_max = lookahead,
                                           .held_count = 0};
     }
+    core->feedback.begun = false;
     *error = 0;
     return core;
 }
@@ -564,4 +591,322 @@ void rf_stats(const struct rf_core *core, int64_t *out) {
     for (int i = 0; i < RF_STATS_COUNT; i++) {
         out[i] = core->stats[i];
     }
+}
+
+/* ------------------------------------------------------------- feedback */
+
+/*
+ * The counters libFuzzer reads, one array per process (libFuzzer takes each
+ * module once). It resets them before every input itself. The PC table has
+ * one zeroed {pc, flags} pair per counter: libFuzzer only counts coverage
+ * (`cov:`) when the tables' sizes match the counters'.
+ */
+static uint8_t feedback_counters[RF_FEEDBACK_COUNTERS] __attribute__((aligned(4096)));
+static uintptr_t feedback_pcs[2 * RF_FEEDBACK_COUNTERS] __attribute__((aligned(4096)));
+static bool feedback_registered = false;
+
+enum {
+    /* Event classes (bits 29..36 of the state, with RF_FEEDBACK_EVENT_KIND). */
+    CLASS_NODE_TICK = 0,
+    CLASS_NODE_DELIVERY = 1,
+    CLASS_CLIENT_TICK = 2,
+    CLASS_CLIENT_DELIVERY = 3,
+    CLASS_USER_KIND = 4, /* + (kind & 0x7F) */
+};
+
+#define ROLE_FOLLOWER 0
+#define ROLE_CANDIDATE 1
+#define ROLE_LEADER 2
+#define ROLE_PRE_CANDIDATE 3
+
+/* Distinct salts keep a transition from landing where a state lands. */
+#define SALT_STATE UINT64_C(0x243F6A8885A308D3)
+#define SALT_TRANSITION UINT64_C(0x13198A2E03707344)
+
+/* The splitmix64 finaliser: a stable 64-bit mix, the same in every process. */
+static inline uint64_t mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+/* 0, 1, 2, 3 exactly, then one bucket per power of two up to 32+ (3 bits). */
+static inline uint64_t bucket(uint64_t x) {
+    if (x < 4) {
+        return x;
+    }
+    const uint64_t bits = 64 - (uint64_t)__builtin_clzll(x);
+    return bits + 1 < 7 ? bits + 1 : 7;
+}
+
+static inline uint64_t cap3(uint64_t x) {
+    return x < 3 ? x : 3;
+}
+
+static inline uint64_t cap7(uint64_t x) {
+    return x < 7 ? x : 7;
+}
+
+/* 1 when every link from (outgoing) or to (incoming) the other nodes is not UP. */
+static int cut_off(const struct rf_core *core, int64_t node, int64_t node_count) {
+    if (node_count < 2) {
+        return 0;
+    }
+    int outgoing_up = 0;
+    int incoming_up = 0;
+    for (int64_t other = 0; other < node_count; other++) {
+        if (other == node) {
+            continue;
+        }
+        outgoing_up |= core->links[link_index(node, other)].state == RF_LINK_UP;
+        incoming_up |= core->links[link_index(other, node)].state == RF_LINK_UP;
+    }
+    return !outgoing_up || !incoming_up;
+}
+
+/* Crashed, paused and cut-off node counts, 3 bits each. */
+static uint64_t liveness_now(const struct rf_core *core) {
+    const int64_t node_count = core->feedback.node_count;
+    uint64_t down = 0;
+    uint64_t paused = 0;
+    uint64_t isolated = 0;
+    for (int64_t node = 0; node < node_count; node++) {
+        const int64_t state = core->endpoints[node].state;
+        if (state == RF_NODE_DOWN) {
+            down += 1;
+            continue;
+        }
+        paused += state == RF_NODE_PAUSED;
+        isolated += (uint64_t)cut_off(core, node, node_count);
+    }
+    return cap7(down) | cap7(paused) << 3 | cap7(isolated) << 6;
+}
+
+/* The abstract state of the cluster; docs/feedback.md lists the fields. */
+static uint64_t abstract_state(const struct rf_core *core, uint64_t event_class) {
+    const struct rf_feedback *feedback = &core->feedback;
+    uint64_t leaders = 0;
+    uint64_t candidates = 0;
+    uint64_t pre_candidates = 0;
+    int any = 0;
+    int64_t term_min = 0, term_max = 0, commit_min = 0, commit_max = 0;
+    int64_t last_min = 0, last_max = 0;
+    for (int64_t node = 0; node < feedback->node_count; node++) {
+        if (core->endpoints[node].state == RF_NODE_DOWN) {
+            continue;
+        }
+        const int64_t role = feedback->role[node];
+        leaders += role == ROLE_LEADER;
+        candidates += role == ROLE_CANDIDATE;
+        pre_candidates += role == ROLE_PRE_CANDIDATE;
+        const int64_t term = feedback->term[node];
+        const int64_t commit = feedback->commit[node];
+        const int64_t last = feedback->last_index[node];
+        if (!any) {
+            term_min = term_max = term;
+            commit_min = commit_max = commit;
+            last_min = last_max = last;
+            any = 1;
+            continue;
+        }
+        term_min = term < term_min ? term : term_min;
+        term_max = term > term_max ? term : term_max;
+        commit_min = commit < commit_min ? commit : commit_min;
+        commit_max = commit > commit_max ? commit : commit_max;
+        last_min = last < last_min ? last : last_min;
+        last_max = last > last_max ? last : last_max;
+    }
+    /* A leader of an old term, and a leader missing entries another node has. */
+    uint64_t stale_leader = 0;
+    uint64_t leader_behind = 0;
+    for (int64_t node = 0; node < feedback->node_count; node++) {
+        if (core->endpoints[node].state == RF_NODE_DOWN || feedback->role[node] != ROLE_LEADER) {
+            continue;
+        }
+        stale_leader |= feedback->term[node] < term_max;
+        leader_behind |= feedback->last_index[node] < last_max;
+    }
+    /* Differences in uint64: exact for any int64 pair, and never undefined. */
+    const uint64_t term_spread = (uint64_t)term_max - (uint64_t)term_min;
+    const uint64_t commit_spread = (uint64_t)commit_max - (uint64_t)commit_min;
+    const uint64_t last_spread = (uint64_t)last_max - (uint64_t)last_min;
+    uint64_t state = cap3(leaders) | cap3(candidates) << 2 | cap3(pre_candidates) << 4 |
+                     feedback->liveness << 6 | bucket(term_spread) << 15 |
+                     bucket(commit_spread) << 18 | bucket(last_spread) << 21 |
+                     stale_leader << 24 | leader_behind << 25 |
+                     bucket(term_max > 0 ? (uint64_t)term_max : 0) << 26;
+    if (feedback->features & RF_FEEDBACK_EVENT_KIND) {
+        state |= event_class << 29 | feedback->last_fault << 37;
+    }
+    return state;
+}
+
+static inline void bump(struct rf_feedback *feedback, uint64_t hash, int64_t *out,
+                        int64_t *emitted) {
+    const uint64_t index = hash >> (64 - RF_FEEDBACK_COUNTER_BITS);
+    if (feedback->features & RF_FEEDBACK_ONCE) {
+        const uint64_t bit = UINT64_C(1) << (index & 63);
+        if (feedback->bumped[index >> 6] & bit) {
+            return;
+        }
+        feedback->bumped[index >> 6] |= bit;
+    }
+    uint8_t *counter = &feedback_counters[index];
+    /* Saturate instead of wrapping: 256 visits must not look like none. */
+    if (*counter != UINT8_MAX) {
+        *counter += 1;
+    }
+    if (out != NULL) {
+        out[*emitted] = (int64_t)index;
+    }
+    *emitted += 1;
+}
+
+int rf_feedback_begin(struct rf_core *core, int64_t node_count, int64_t features,
+                      int64_t fault_kind, const uint8_t *fault_verbs, int64_t fault_count) {
+    if (node_count < 1 || node_count > core->endpoint_count) {
+        return RF_ERROR_FEEDBACK_NODES;
+    }
+    const int64_t all = RF_FEEDBACK_STATES | RF_FEEDBACK_TRANSITIONS | RF_FEEDBACK_EVENT_KIND |
+                        RF_FEEDBACK_ONCE;
+    if ((features & ~all) != 0 ||
+        (features & (RF_FEEDBACK_STATES | RF_FEEDBACK_TRANSITIONS)) == 0) {
+        return RF_ERROR_FEEDBACK_FEATURES;
+    }
+    if (fault_kind < 2) {
+        return RF_ERROR_KIND;
+    }
+    if (fault_count < 0 || fault_count > RF_FEEDBACK_FAULT_CAPACITY) {
+        return RF_ERROR_FEEDBACK_FAULTS;
+    }
+    struct rf_feedback *feedback = &core->feedback;
+    feedback->node_count = node_count;
+    feedback->features = features;
+    feedback->fault_kind = fault_kind;
+    feedback->fault_count = fault_count;
+    if (fault_count > 0) {
+        memcpy(feedback->fault_verbs, fault_verbs, (size_t)fault_count);
+    }
+    for (int64_t node = 0; node < RF_MAX_ENDPOINTS; node++) {
+        feedback->term[node] = 0;
+        feedback->role[node] = ROLE_FOLLOWER;
+        feedback->commit[node] = 0;
+        feedback->last_index[node] = 0;
+    }
+    memset(feedback->bumped, 0, sizeof feedback->bumped);
+    feedback->liveness = liveness_now(core);
+    feedback->last_fault = 0;
+    feedback->previous = abstract_state(core, CLASS_NODE_TICK);
+    feedback->begun = true;
+    return 0;
+}
+
+int64_t rf_feedback_observe(struct rf_core *core, const char *records, int64_t count,
+                            int64_t *out) {
+    struct rf_feedback *feedback = &core->feedback;
+    if (!feedback->begun) {
+        return RF_ERROR_FEEDBACK_OFF;
+    }
+    if (count < 0) {
+        return RF_ERROR_FEEDBACK_RECORDS;
+    }
+    const int64_t node_count = feedback->node_count;
+    int64_t emitted = 0;
+    for (int64_t i = 0; i < count; i++) {
+        int64_t record[RF_FEEDBACK_RECORD_WIDTH];
+        /* memcpy: the records are a byte string with no alignment promise. */
+        memcpy(record, records + i * RF_FEEDBACK_RECORD_WIDTH * 8, sizeof record);
+        const int64_t kind = record[1];
+        const int64_t a = record[2];
+        const int64_t b = record[3];
+        const int64_t c = record[4];
+        int64_t node = -1;
+        uint64_t event_class;
+        if (kind == RF_KIND_TICK) {
+            node = a >= 0 && a < node_count ? a : -1;
+            event_class = node >= 0 ? CLASS_NODE_TICK : CLASS_CLIENT_TICK;
+        } else if (kind == RF_KIND_DELIVER) {
+            node = b >= 0 && b < node_count ? b : -1;
+            event_class = node >= 0 ? CLASS_NODE_DELIVERY : CLASS_CLIENT_DELIVERY;
+        } else {
+            event_class = CLASS_USER_KIND + ((uint64_t)kind & 0x7F);
+        }
+        if (node >= 0) {
+            const int64_t role = record[6];
+            feedback->term[node] = record[5];
+            /* A role outside the interface's four counts as a follower. */
+            feedback->role[node] = role >= 0 && role <= 3 ? role : ROLE_FOLLOWER;
+            feedback->commit[node] = record[7];
+            feedback->last_index[node] = record[8];
+        }
+        if (kind == feedback->fault_kind) {
+            const uint64_t verb = c >= 0 && c < feedback->fault_count ? feedback->fault_verbs[c] : 0x7F;
+            feedback->last_fault = 1 + (verb & 0x7F);
+        } else if (kind >= RF_KIND_BARRIER_MIN) {
+            feedback->last_fault = 129 + ((uint64_t)(kind - RF_KIND_BARRIER_MIN) & 0x7F);
+        }
+        if (kind >= RF_KIND_BARRIER_MIN) {
+            /* Only a barrier changes node and link states, and it ends its
+             * batch: its record is the first to see the new ones. A crashed
+             * node forgets its volatile state (role, commit index). */
+            feedback->liveness = liveness_now(core);
+            for (int64_t down = 0; down < node_count; down++) {
+                if (core->endpoints[down].state == RF_NODE_DOWN) {
+                    feedback->role[down] = ROLE_FOLLOWER;
+                    feedback->commit[down] = 0;
+                }
+            }
+        }
+        const uint64_t state = abstract_state(core, event_class);
+        if (feedback->features & RF_FEEDBACK_STATES) {
+            bump(feedback, mix64(state ^ SALT_STATE), out, &emitted);
+        }
+        if ((feedback->features & RF_FEEDBACK_TRANSITIONS) && state != feedback->previous) {
+            bump(feedback, mix64(mix64(feedback->previous) ^ state ^ SALT_TRANSITION), out, &emitted);
+        }
+        feedback->previous = state;
+    }
+    return emitted;
+}
+
+typedef void (*counters_init_function)(uint8_t *start, uint8_t *stop);
+typedef void (*pcs_init_function)(const uintptr_t *start, const uintptr_t *stop);
+
+int64_t rf_feedback_register(const char *library_path) {
+    if (feedback_registered) {
+        return RF_FEEDBACK_COUNTERS;
+    }
+    /* RTLD_NOLOAD: only a library already in the process (atheris loaded it
+     * with RTLD_LOCAL, so its symbols are not global). NULL means the main
+     * program, for a Python linked with libFuzzer. */
+    void *library = library_path == NULL ? dlopen(NULL, RTLD_NOW)
+                                         : dlopen(library_path, RTLD_NOW | RTLD_NOLOAD);
+    if (library == NULL) {
+        return RF_ERROR_FEEDBACK_LIBRARY;
+    }
+    counters_init_function counters_init;
+    pcs_init_function pcs_init;
+    /* POSIX's way to turn dlsym's void * into a function pointer. */
+    *(void **)&counters_init = dlsym(library, "__sanitizer_cov_8bit_counters_init");
+    *(void **)&pcs_init = dlsym(library, "__sanitizer_cov_pcs_init");
+    if (counters_init == NULL || pcs_init == NULL) {
+        dlclose(library);
+        return RF_ERROR_FEEDBACK_LIBRARY;
+    }
+    memset(feedback_counters, 0, sizeof feedback_counters);
+    /* Counters, then their PC table: libFuzzer pairs the n-th of each. */
+    counters_init(feedback_counters, feedback_counters + RF_FEEDBACK_COUNTERS);
+    pcs_init(feedback_pcs, feedback_pcs + 2 * RF_FEEDBACK_COUNTERS);
+    /* The library stays loaded: Python holds it; this drops our reference only. */
+    dlclose(library);
+    feedback_registered = true;
+    return RF_FEEDBACK_COUNTERS;
+}
+
+int64_t rf_feedback_counter_sum(void) {
+    int64_t sum = 0;
+    for (int64_t i = 0; i < RF_FEEDBACK_COUNTERS; i++) {
+        sum += feedback_counters[i];
+    }
+    return sum;
 }

@@ -68,6 +68,33 @@
 #define RF_ERROR_BELOW (-12)
 #define RF_ERROR_QUEUE_FULL (-13) /* OverflowError */
 #define RF_ERROR_MEMORY (-14)     /* MemoryError */
+#define RF_ERROR_FEEDBACK_NODES (-15)
+#define RF_ERROR_FEEDBACK_FEATURES (-16)
+#define RF_ERROR_FEEDBACK_FAULTS (-17)
+#define RF_ERROR_FEEDBACK_OFF (-18)
+#define RF_ERROR_FEEDBACK_LIBRARY (-19) /* RuntimeError */
+#define RF_ERROR_FEEDBACK_RECORDS (-20)
+
+/*
+ * Cluster-state feedback (docs/feedback.md). The simulator hands over the
+ * records it hashes, RF_FEEDBACK_RECORD_WIDTH little-endian int64 each:
+ * time, kind, a, b, c, term, role, commit_index, last_index (the last four
+ * of the node that handled the event, zeros otherwise). The core abstracts
+ * the cluster after every record and bumps a counter per abstract state
+ * and per transition in one process-wide array of RF_FEEDBACK_COUNTERS
+ * uint8 counters, which rf_feedback_register hands to libFuzzer.
+ */
+#define RF_FEEDBACK_RECORD_WIDTH 9
+#define RF_FEEDBACK_COUNTER_BITS 16
+#define RF_FEEDBACK_COUNTERS (1 << RF_FEEDBACK_COUNTER_BITS)
+#define RF_FEEDBACK_FAULT_CAPACITY 256
+/* Feature sets, or-ed together: at least one of STATES and TRANSITIONS. */
+#define RF_FEEDBACK_STATES 1
+#define RF_FEEDBACK_TRANSITIONS 2
+#define RF_FEEDBACK_EVENT_KIND 4
+/* Each counter at most once per run: libFuzzer sees which states a run
+ * reached, not how often. */
+#define RF_FEEDBACK_ONCE 8
 
 struct rf_core;
 
@@ -100,5 +127,25 @@ int rf_next_batch(struct rf_core *core, int64_t end_time, int64_t *out);
 int64_t rf_now(const struct rf_core *core);
 int64_t rf_pending(const struct rf_core *core);
 void rf_stats(const struct rf_core *core, int64_t *out);
+
+/* Starts the abstraction over the first node_count endpoints (the Raft
+ * nodes); records of kind fault_kind name fault_verbs[c]. Call it after the
+ * initial node and link states are set, before the first batch. */
+int rf_feedback_begin(struct rf_core *core, int64_t node_count, int64_t features,
+                      int64_t fault_kind, const uint8_t *fault_verbs, int64_t fault_count);
+/* Observes count records (see above); every record up to a barrier must
+ * be handed over before the next batch is popped, because a barrier's
+ * record is judged against the node and link states after it. Returns the
+ * number of features emitted and, when out is not NULL, writes their
+ * counter indexes there (room for 2 * count). */
+int64_t rf_feedback_observe(struct rf_core *core, const char *records, int64_t count,
+                            int64_t *out);
+/* Hands the counter array to libFuzzer, once per process: dlopen()s the
+ * already loaded library (RTLD_NOLOAD) and calls its
+ * __sanitizer_cov_8bit_counters_init and __sanitizer_cov_pcs_init.
+ * Returns the number of counters registered. */
+int64_t rf_feedback_register(const char *library_path);
+/* The sum of all counters, for tests of libFuzzer's reset between inputs. */
+int64_t rf_feedback_counter_sum(void);
 
 #endif

@@ -2,6 +2,7 @@
 
     python -m raftfuzz.atheris_main [--target=pkg.module:Class] [--max-steps=N]
                                     [--core=c|python] [--mutator=schedule|bytes]
+                                    [--feedback=code|state|code+state]
                                     CORPUS_DIR... [libFuzzer flags]
     python -m raftfuzz.atheris_main artifacts/crash-<sha1>     # replay one input
 
@@ -11,8 +12,12 @@ dashes, which libFuzzer ignores, so they can stay on the command line that
 libFuzzer re-runs for its child processes; they are also exported to the
 environment for the same reason.
 
-Only the target's module (and the reference node it may extend) is
-instrumented, so coverage describes the Raft code, not the simulator.
+--feedback picks what guides libFuzzer (raftfuzz/feedback.py,
+docs/feedback.md): coverage of the target's code, counters of abstract
+cluster states and transitions computed by the core, or both. With code
+coverage, only the target's module (and the reference node it may extend)
+is instrumented, so coverage describes the Raft code, not the simulator;
+with state alone nothing is instrumented.
 Crashes land in ``artifacts/`` unless ``-artifact_prefix`` says otherwise.
 
 With ``BUCKET_NAME`` (or ``RAFTFUZZ_STORE_DIR``) set, the corpus is pulled
@@ -26,7 +31,7 @@ import sys
 from raftfuzz.violations import EXIT_USAGE
 
 _OWN_FLAGS = {"--target": "RAFTFUZZ_TARGET", "--max-steps": "MAX_STEPS", "--core": "RAFTFUZZ_CORE",
-              "--mutator": "RAFTFUZZ_MUTATOR"}
+              "--mutator": "RAFTFUZZ_MUTATOR", "--feedback": "RAFTFUZZ_FEEDBACK"}
 # "schedule": structure-aware mutations half of the time (raftfuzz.schedule_mutator);
 # "bytes": libFuzzer's byte mutations only.
 MUTATORS = ("schedule", "bytes")
@@ -73,6 +78,10 @@ def main(argv: list[str] | None = None) -> None:
         if os.environ.get("RAFTFUZZ_MUTATOR", "schedule") not in MUTATORS:
             print(f"raftfuzz: error: --mutator must be one of {', '.join(MUTATORS)}", file=sys.stderr)
             raise SystemExit(EXIT_USAGE)
+        from raftfuzz import feedback
+
+        mode = feedback.feedback_mode()
+        features = feedback.state_features() if feedback.uses_state(mode) else 0
         artifacts, libfuzzer = _artifact_directory(libfuzzer)
         os.makedirs(artifacts, exist_ok=True)
         os.environ["RAFTFUZZ_ARTIFACTS"] = artifacts
@@ -80,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
 
         if wants_sync(libfuzzer):  # BUCKET_NAME or RAFTFUZZ_STORE_DIR: fuzz in a child, sync here
             raise SystemExit(supervise(own, libfuzzer, artifacts))
-        harness = _instrumented_harness(artifacts)
+        harness = _harness(artifacts, instrument=feedback.uses_code(mode))
     except SystemExit:
         raise
     except Exception as error:  # a bad flag or target: one line, no traceback
@@ -94,7 +103,20 @@ def main(argv: list[str] | None = None) -> None:
 
     import atheris
 
+    def start_feedback() -> None:
+        """Runs once, inside the first input: where counters can be registered."""
+        note = None
+        if features:
+            note = feedback.register_state_counters(harness.core_name)
+            harness.feedback = features
+        print(feedback.startup_line(mode, note), file=sys.stderr, flush=True)
+
+    started = []
+
     def test_one_input(data: bytes) -> None:
+        if not started:
+            started.append(True)
+            start_feedback()
         schedule, result = harness.execute(data)
         if result.violation is not None:
             harness.save_crash(data, schedule, result)
@@ -110,8 +132,9 @@ def main(argv: list[str] | None = None) -> None:
     atheris.Fuzz()
 
 
-def _instrumented_harness(artifacts: str):
-    """Loads the target with coverage instrumentation on its module only.
+def _harness(artifacts: str, *, instrument: bool):
+    """Loads the target, with coverage instrumentation on its module only
+    when instrument is true.
 
     atheris instruments by top-level package, so everything else raftfuzz
     needs (simulator, checkers, core) is imported first: modules already
@@ -125,7 +148,10 @@ def _instrumented_harness(artifacts: str):
     spec = target_spec()
     target_module, _ = split_target(spec)
     packages = sorted({"raftfuzz", target_module.partition(".")[0]})
-    with atheris.instrument_imports(include=packages):
+    if instrument:
+        with atheris.instrument_imports(include=packages):
+            node_class = load_target(spec)
+    else:
         node_class = load_target(spec)
     return Harness.from_settings(node_class, target=spec, artifacts=artifacts)
 

@@ -99,6 +99,7 @@ def _whole_number(environ, name: str, default: int | None, low: int, high: int) 
 def read_settings(environ=None) -> Settings:
     """The settings from the environment; ContainerSettingsError names the
     first bad one."""
+    from raftfuzz.feedback import feedback_mode
     from raftfuzz.harness import DEFAULT_ARTIFACTS, SettingsError, parse_max_steps
 
     environ = os.environ if environ is None else environ
@@ -113,6 +114,8 @@ def read_settings(environ=None) -> Settings:
     seconds = _whole_number(environ, "FUZZ_SECONDS", DEFAULT_SECONDS, 1, MAX_SECONDS)
     try:
         max_steps = parse_max_steps(environ.get("MAX_STEPS") or None)
+        # Checked here too, so a bad value stops the worker before it starts fuzzing.
+        feedback_mode(environ.get("RAFTFUZZ_FEEDBACK") or None)
     except SettingsError as error:
         raise ContainerSettingsError(str(error)) from None
     fuzz_file = environ.get("FUZZ_FILE", "").strip() or None

@@ -25,6 +25,12 @@ from typing import Protocol
 from raftfuzz.core_constants import (
     BATCH_CAPACITY,
     EVENT_WIDTH,
+    FEEDBACK_COUNTERS,
+    FEEDBACK_EVENT_KIND,
+    FEEDBACK_FAULT_CAPACITY,
+    FEEDBACK_RECORD_WIDTH,
+    FEEDBACK_STATES,
+    FEEDBACK_TRANSITIONS,
     HELD_CAPACITY,
     INBOX_CAPACITY,
     KIND_BARRIER_MIN,
@@ -47,6 +53,12 @@ from raftfuzz.core_python import PythonCore
 __all__ = [
     "BATCH_CAPACITY",
     "EVENT_WIDTH",
+    "FEEDBACK_COUNTERS",
+    "FEEDBACK_EVENT_KIND",
+    "FEEDBACK_FAULT_CAPACITY",
+    "FEEDBACK_RECORD_WIDTH",
+    "FEEDBACK_STATES",
+    "FEEDBACK_TRANSITIONS",
     "HELD_CAPACITY",
     "INBOX_CAPACITY",
     "KIND_BARRIER_MIN",
@@ -121,6 +133,11 @@ class Core(Protocol):
     def below(self, n: int) -> int: ...
 
     def ratio(self, num: int, den: int) -> bool: ...
+
+    def feedback_begin(self, node_count: int, features: int, fault_kind: int,
+                       fault_verbs: bytes) -> None: ...
+
+    def feedback_observe(self, records: bytes | bytearray, collect: bool = False) -> int | list[int]: ...
 
 
 def c_core_available() -> bool:

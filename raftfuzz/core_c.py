@@ -12,9 +12,13 @@ batch through one preallocated array and one `ffi.unpack`.
 """
 
 from raftfuzz._core import ffi, lib
+import sys
+
 from raftfuzz.core_constants import (
     BATCH_CAPACITY,
+    ERROR_FEEDBACK_RECORDS,
     EVENT_WIDTH,
+    FEEDBACK_RECORD_WIDTH,
     STATS_FIELDS,
     UINT64_MAX,
     error,
@@ -35,6 +39,15 @@ _next_batch = lib.rf_next_batch
 _now = lib.rf_now
 _pending = lib.rf_pending
 _stats = lib.rf_stats
+_feedback_begin = lib.rf_feedback_begin
+_feedback_observe = lib.rf_feedback_observe
+_feedback_register = lib.rf_feedback_register
+_NULL = ffi.NULL
+_from_buffer = ffi.from_buffer
+_RECORD_BYTES = FEEDBACK_RECORD_WIDTH * 8
+# The C core reads the simulator's "<9q" records as native int64: this holds
+# on every platform atheris ships wheels for (x86_64).
+assert sys.byteorder == "little", "the C core's feedback reads little-endian records"
 _unpack = ffi.unpack
 _BELOW_ERROR = lib.RF_BELOW_ERROR
 _ERROR_BELOW = lib.RF_ERROR_BELOW
@@ -129,3 +142,43 @@ class CCore:
         buffer = self._stats_buffer
         _stats(self._pointer, buffer)
         return dict(zip(STATS_FIELDS, _unpack(buffer, len(STATS_FIELDS))))
+
+    # ------------------------------------------------------------ feedback
+
+    def feedback_begin(self, node_count, features, fault_kind, fault_verbs):
+        """Starts the cluster-state abstraction (docs/feedback.md); fault_verbs
+        is a bytes object: the verb of each fault event, by position."""
+        code = _feedback_begin(self._pointer, node_count, features, fault_kind, fault_verbs,
+                               len(fault_verbs))
+        if code:
+            raise error(code)
+
+    def feedback_observe(self, records, collect=False):
+        """Observes packed records (bytes or bytearray of "<9q" records) and
+        bumps the feedback counters; returns the number of features, or with
+        collect their counter indexes as a list."""
+        count, remainder = divmod(len(records), _RECORD_BYTES)
+        if remainder:
+            raise error(ERROR_FEEDBACK_RECORDS)
+        out = ffi.new("int64_t[]", 2 * count) if collect else _NULL
+        # A view of the buffer, no copy; released on leaving the block so the
+        # caller may resize its bytearray again.
+        with _from_buffer(records) as view:
+            emitted = _feedback_observe(self._pointer, view, count, out)
+        if emitted < 0:
+            raise error(emitted)
+        return _unpack(out, emitted) if collect else emitted
+
+
+def register_feedback_counters(library_path):
+    """Hands the C core's feedback counters to libFuzzer in the library at
+    library_path (None: the main program); returns how many. Once per process."""
+    registered = _feedback_register(_NULL if library_path is None else library_path.encode())
+    if registered < 0:
+        raise error(registered)
+    return registered
+
+
+def feedback_counter_sum():
+    """The sum of all feedback counters (tests: libFuzzer resets them per input)."""
+    return lib.rf_feedback_counter_sum()

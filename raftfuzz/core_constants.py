@@ -45,6 +45,20 @@ TIME_MAX = 2**62 - 1
 # Integers per event in a batch: time, kind, a, b, c.
 EVENT_WIDTH = 5
 
+# Cluster-state feedback (docs/feedback.md): integers per record the
+# simulator hands over (time, kind, a, b, c, term, role, commit_index,
+# last_index), the size of the counter region (a power of two: a feature's
+# index is the top COUNTER_BITS bits of a 64-bit hash), how many fault verbs
+# feedback_begin takes, and the feature sets to or together.
+FEEDBACK_RECORD_WIDTH = 9
+FEEDBACK_COUNTER_BITS = 16
+FEEDBACK_COUNTERS = 1 << FEEDBACK_COUNTER_BITS
+FEEDBACK_FAULT_CAPACITY = 256
+FEEDBACK_STATES = 1
+FEEDBACK_TRANSITIONS = 2
+FEEDBACK_EVENT_KIND = 4
+FEEDBACK_ONCE = 8
+
 # The counters of stats(), in the order the C core writes them.
 STATS_FIELDS = (
     "sent",
@@ -79,6 +93,12 @@ ERROR_INTERVAL = -11
 ERROR_BELOW = -12
 ERROR_QUEUE_FULL = -13
 ERROR_MEMORY = -14
+ERROR_FEEDBACK_NODES = -15
+ERROR_FEEDBACK_FEATURES = -16
+ERROR_FEEDBACK_FAULTS = -17
+ERROR_FEEDBACK_OFF = -18
+ERROR_FEEDBACK_LIBRARY = -19
+ERROR_FEEDBACK_RECORDS = -20
 
 ERRORS = {
     ERROR_ENDPOINT_COUNT: (ValueError, f"endpoint_count must be in 1..{MAX_ENDPOINTS}"),
@@ -95,6 +115,14 @@ ERRORS = {
     ERROR_BELOW: (ValueError, "below(n) needs 1 <= n < 2**64"),
     ERROR_QUEUE_FULL: (OverflowError, f"event queue full ({QUEUE_CAPACITY} events)"),
     ERROR_MEMORY: (MemoryError, "cannot allocate the core"),
+    ERROR_FEEDBACK_NODES: (ValueError, "feedback node_count must be in 1..endpoint_count"),
+    ERROR_FEEDBACK_FEATURES: (ValueError, "feedback features must or together STATES and/or "
+                                          "TRANSITIONS, optionally EVENT_KIND and ONCE"),
+    ERROR_FEEDBACK_FAULTS: (ValueError, f"at most {FEEDBACK_FAULT_CAPACITY} fault verbs"),
+    ERROR_FEEDBACK_OFF: (ValueError, "feedback_observe before feedback_begin"),
+    ERROR_FEEDBACK_LIBRARY: (RuntimeError, "libFuzzer's __sanitizer_cov_8bit_counters_init and "
+                                           "__sanitizer_cov_pcs_init not found in the given library"),
+    ERROR_FEEDBACK_RECORDS: (ValueError, f"records must be whole {FEEDBACK_RECORD_WIDTH * 8}-byte records"),
 }
 
 

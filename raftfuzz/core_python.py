@@ -13,12 +13,18 @@ ValueError of raftfuzz.core_constants.ERRORS, checked in the C code's order.
 """
 
 from heapq import heappop, heappush
+from struct import Struct
 
 from raftfuzz.core_constants import (
     BATCH_CAPACITY,
     ERROR_BELOW,
     ERROR_ENDPOINT,
     ERROR_ENDPOINT_COUNT,
+    ERROR_FEEDBACK_FAULTS,
+    ERROR_FEEDBACK_FEATURES,
+    ERROR_FEEDBACK_NODES,
+    ERROR_FEEDBACK_OFF,
+    ERROR_FEEDBACK_RECORDS,
     ERROR_INTERVAL,
     ERROR_KIND,
     ERROR_LATENCY,
@@ -29,6 +35,13 @@ from raftfuzz.core_constants import (
     ERROR_STATE,
     ERROR_TIME,
     ERROR_TRANSITION,
+    FEEDBACK_COUNTER_BITS,
+    FEEDBACK_EVENT_KIND,
+    FEEDBACK_FAULT_CAPACITY,
+    FEEDBACK_ONCE,
+    FEEDBACK_RECORD_WIDTH,
+    FEEDBACK_STATES,
+    FEEDBACK_TRANSITIONS,
     HELD_CAPACITY,
     INBOX_CAPACITY,
     INT64_MAX,
@@ -53,6 +66,39 @@ from raftfuzz.core_constants import (
 
 _MASK = UINT64_MAX
 _TWO_TO_64 = 2**64
+
+# Feedback (docs/feedback.md): the twin of the feedback section of csrc/core.c.
+_RECORD = Struct(f"<{FEEDBACK_RECORD_WIDTH}q")
+_INDEX_SHIFT = 64 - FEEDBACK_COUNTER_BITS
+_CLASS_NODE_TICK, _CLASS_NODE_DELIVERY, _CLASS_CLIENT_TICK, _CLASS_CLIENT_DELIVERY = 0, 1, 2, 3
+_CLASS_USER_KIND = 4
+_ROLE_FOLLOWER, _ROLE_CANDIDATE, _ROLE_LEADER, _ROLE_PRE_CANDIDATE = 0, 1, 2, 3
+_SALT_STATE = 0x243F6A8885A308D3
+_SALT_TRANSITION = 0x13198A2E03707344
+
+# Where the Python core's features go: a callable taking a counter index
+# (raftfuzz.feedback points it at atheris._trace_branch), or None.
+_feedback_sink = None
+
+
+def set_feedback_sink(sink):
+    """Sends every feature the Python core emits to sink(index); None drops them."""
+    global _feedback_sink
+    _feedback_sink = sink
+
+
+def _mix64(z):
+    """The splitmix64 finaliser, as in csrc/core.c."""
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    return z ^ (z >> 31)
+
+
+def _bucket(x):
+    """0, 1, 2, 3 exactly, then one bucket per power of two up to 32+."""
+    if x < 4:
+        return x
+    return min(x.bit_length() + 1, 7)
 
 
 def _require_int64(*values):
@@ -136,6 +182,7 @@ class PythonCore:
         self._duplicated = 0
         self._held = 0
         self._overflow = 0
+        self._feedback = None
 
     # ------------------------------------------------------------------ RNG
 
@@ -427,3 +474,167 @@ class PythonCore:
             self._overflow,
         )
         return dict(zip(STATS_FIELDS, values))
+
+    # ------------------------------------------------------------ feedback
+
+    def feedback_begin(self, node_count, features, fault_kind, fault_verbs):
+        """Starts the cluster-state abstraction (docs/feedback.md); fault_verbs
+        is a bytes object: the verb of each fault event, by position."""
+        _require_int64(node_count, features, fault_kind)
+        if not 1 <= node_count <= self._endpoint_count:
+            raise error(ERROR_FEEDBACK_NODES)
+        all_features = FEEDBACK_STATES | FEEDBACK_TRANSITIONS | FEEDBACK_EVENT_KIND | FEEDBACK_ONCE
+        if features & ~all_features or not features & (FEEDBACK_STATES | FEEDBACK_TRANSITIONS):
+            raise error(ERROR_FEEDBACK_FEATURES)
+        if fault_kind < KIND_USER_MIN:
+            raise error(ERROR_KIND)
+        if len(fault_verbs) > FEEDBACK_FAULT_CAPACITY:
+            raise error(ERROR_FEEDBACK_FAULTS)
+        self._feedback = _Feedback(node_count, features, fault_kind, bytes(fault_verbs))
+        feedback = self._feedback
+        feedback.liveness = self._liveness_now()
+        feedback.previous = self._abstract_state(_CLASS_NODE_TICK)
+
+    def feedback_observe(self, records, collect=False):
+        """Observes packed records (bytes or bytearray of "<9q" records) and
+        emits features to the sink; returns their number, or with collect
+        their counter indexes as a list."""
+        feedback = self._feedback
+        if feedback is None:
+            raise error(ERROR_FEEDBACK_OFF)
+        if len(records) % _RECORD.size:
+            raise error(ERROR_FEEDBACK_RECORDS)
+        node_count = feedback.node_count
+        emit_states = feedback.features & FEEDBACK_STATES
+        emit_transitions = feedback.features & FEEDBACK_TRANSITIONS
+        sink = _feedback_sink
+        endpoints = self._endpoints
+        indexes = []
+        for _, kind, a, b, c, term, role, commit, last in _RECORD.iter_unpack(records):
+            node = -1
+            if kind == KIND_TICK:
+                node = a if 0 <= a < node_count else -1
+                event_class = _CLASS_NODE_TICK if node >= 0 else _CLASS_CLIENT_TICK
+            elif kind == KIND_DELIVER:
+                node = b if 0 <= b < node_count else -1
+                event_class = _CLASS_NODE_DELIVERY if node >= 0 else _CLASS_CLIENT_DELIVERY
+            else:
+                event_class = _CLASS_USER_KIND + (kind & 0x7F)
+            if node >= 0:
+                feedback.term[node] = term
+                # A role outside the interface's four counts as a follower.
+                feedback.role[node] = role if 0 <= role <= 3 else _ROLE_FOLLOWER
+                feedback.commit[node] = commit
+                feedback.last_index[node] = last
+            if kind == feedback.fault_kind:
+                verb = feedback.fault_verbs[c] if 0 <= c < len(feedback.fault_verbs) else 0x7F
+                feedback.last_fault = 1 + (verb & 0x7F)
+            elif kind >= KIND_BARRIER_MIN:
+                feedback.last_fault = 129 + ((kind - KIND_BARRIER_MIN) & 0x7F)
+            if kind >= KIND_BARRIER_MIN:
+                # Only a barrier changes node and link states, and it ends its
+                # batch: its record is the first to see the new ones. A crashed
+                # node forgets its volatile state (role, commit index).
+                feedback.liveness = self._liveness_now()
+                for down in range(node_count):
+                    if endpoints[down].state == NODE_DOWN:
+                        feedback.role[down] = _ROLE_FOLLOWER
+                        feedback.commit[down] = 0
+            state = self._abstract_state(event_class)
+            if emit_states:
+                indexes.append(_mix64(state ^ _SALT_STATE) >> _INDEX_SHIFT)
+            if emit_transitions and state != feedback.previous:
+                indexes.append(_mix64(_mix64(feedback.previous) ^ state ^ _SALT_TRANSITION) >> _INDEX_SHIFT)
+            feedback.previous = state
+        if feedback.features & FEEDBACK_ONCE:
+            bumped = feedback.bumped
+            fresh = []
+            for index in indexes:
+                if index not in bumped:
+                    bumped.add(index)
+                    fresh.append(index)
+            indexes = fresh
+        if sink is not None:
+            for index in indexes:
+                sink(index)
+        return indexes if collect else len(indexes)
+
+    def _cut_off(self, node, node_count):
+        """True when every link from (outgoing) or to (incoming) the other nodes is not UP."""
+        if node_count < 2:
+            return False
+        links = self._links
+        count = self._endpoint_count
+        outgoing_up = incoming_up = False
+        for other in range(node_count):
+            if other != node:
+                outgoing_up |= links[node * count + other].state == LINK_UP
+                incoming_up |= links[other * count + node].state == LINK_UP
+        return not outgoing_up or not incoming_up
+
+    def _liveness_now(self):
+        """Crashed, paused and cut-off node counts, 3 bits each."""
+        node_count = self._feedback.node_count
+        down = paused = isolated = 0
+        for node in range(node_count):
+            state = self._endpoints[node].state
+            if state == NODE_DOWN:
+                down += 1
+                continue
+            paused += state == NODE_PAUSED
+            isolated += self._cut_off(node, node_count)
+        return min(down, 7) | min(paused, 7) << 3 | min(isolated, 7) << 6
+
+    def _abstract_state(self, event_class):
+        """The abstract state of the cluster; docs/feedback.md lists the fields."""
+        feedback = self._feedback
+        endpoints = self._endpoints
+        up = [node for node in range(feedback.node_count) if endpoints[node].state != NODE_DOWN]
+        roles = [feedback.role[node] for node in up]
+        terms = [feedback.term[node] for node in up] or [0]
+        commits = [feedback.commit[node] for node in up] or [0]
+        lasts = [feedback.last_index[node] for node in up] or [0]
+        term_max, last_max = max(terms), max(lasts)
+        leaders = [node for node in up if feedback.role[node] == _ROLE_LEADER]
+        # A leader of an old term, and a leader missing entries another node has.
+        stale_leader = any(feedback.term[node] < term_max for node in leaders)
+        leader_behind = any(feedback.last_index[node] < last_max for node in leaders)
+        state = (min(len(leaders), 3)
+                 | min(roles.count(_ROLE_CANDIDATE), 3) << 2
+                 | min(roles.count(_ROLE_PRE_CANDIDATE), 3) << 4
+                 | feedback.liveness << 6
+                 | _bucket(term_max - min(terms)) << 15
+                 | _bucket(max(commits) - min(commits)) << 18
+                 | _bucket(last_max - min(lasts)) << 21
+                 | stale_leader << 24
+                 | leader_behind << 25
+                 | _bucket(max(term_max, 0)) << 26)
+        if feedback.features & FEEDBACK_EVENT_KIND:
+            state |= event_class << 29 | feedback.last_fault << 37
+        return state
+
+
+class _Feedback:
+    """What the feedback abstraction remembers between records."""
+
+    __slots__ = ("node_count", "features", "fault_kind", "fault_verbs", "term", "role", "commit",
+                 "last_index", "liveness", "last_fault", "previous", "bumped")
+
+    def __init__(self, node_count, features, fault_kind, fault_verbs):
+        self.node_count = node_count
+        self.features = features
+        self.fault_kind = fault_kind
+        self.fault_verbs = fault_verbs
+        # The last state each node reported.
+        self.term = [0] * node_count
+        self.role = [_ROLE_FOLLOWER] * node_count
+        self.commit = [0] * node_count
+        self.last_index = [0] * node_count
+        # Crashed, paused and cut-off counts, packed, as of the last barrier.
+        self.liveness = 0
+        # Code of the last fault-like barrier: 0 none, 1 + verb, or 129 + kind offset.
+        self.last_fault = 0
+        # The abstract state after the previous record.
+        self.previous = 0
+        # With FEEDBACK_ONCE: the counter indexes this run has emitted.
+        self.bumped = set()

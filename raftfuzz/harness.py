@@ -50,6 +50,9 @@ class Harness:
     # Called with the report's path once a crash is safely on local disk; the
     # shared-store upload hooks in here (see raftfuzz/crash_upload.py).
     on_crash: Callable[[Path], None] | None = None
+    # The core's FEEDBACK_* features to emit (raftfuzz.feedback), 0 for none;
+    # only the atheris entry point with --feedback=state turns them on.
+    feedback: int = 0
 
     @classmethod
     def from_settings(cls, node_class, *, target: str | None = None, max_steps=None,
@@ -65,7 +68,7 @@ class Harness:
     def execute(self, data: bytes, *, log_level: str | None = None) -> tuple[object, RunResult]:
         schedule = decode(data)
         simulation = Simulation(schedule, self.node_class, max_steps=self.max_steps,
-                                log_level=log_level)
+                                log_level=log_level, feedback=self.feedback)
         return schedule, simulation.run()
 
     def save_crash(self, data: bytes, schedule, result: RunResult) -> Path:

@@ -83,6 +83,9 @@ CAMPAIGN_ELECTION_TIMEOUTS = 4
 LOG_LEVELS = ("info", "debug", "trace")
 
 _HASH_RECORD = struct.Struct("<9q")
+# Records wait in a buffer until a barrier (or this many bytes) and are then
+# hashed and, with feedback on, handed to the core in one crossing.
+_RECORD_FLUSH_BYTES = 256 * _HASH_RECORD.size
 
 
 class HarnessError(Exception):
@@ -104,7 +107,9 @@ class RunResult:
 
 class Simulation:
     def __init__(self, schedule: Schedule, node_class, *, max_steps: int = DEFAULT_MAX_STEPS,
-                 log_level: str | None = None, log=print) -> None:
+                 log_level: str | None = None, log=print, feedback: int = 0) -> None:
+        """feedback: 0, or the core's FEEDBACK_* features to emit
+        (raftfuzz.feedback); it observes the run and never changes it."""
         if max_steps < 1:
             raise ValueError("max_steps must be at least 1")
         if log_level is not None and log_level not in LOG_LEVELS:
@@ -158,6 +163,9 @@ class Simulation:
         self.now = 0
         self.step = 0
         self.hasher = hashlib.blake2b(digest_size=16)
+        # Trace-hash records not yet hashed (see _flush_records).
+        self.records = bytearray()
+        self.feedback = feedback
         self.trace: deque = deque(maxlen=TRACE_TAIL)
 
         self._configure_network()
@@ -177,6 +185,10 @@ class Simulation:
         self.awaiting_progress = False
         if progress_checkable(schedule):
             self.end_us = max(self.quiet_end_us, self.heal_at_us + self.progress_deadline_ticks * TICK_US)
+        if feedback:
+            # After the initial node and link states: the abstraction starts from them.
+            verbs = bytes(int(event.verb) for event in schedule.events[:core_module.FEEDBACK_FAULT_CAPACITY])
+            self.core.feedback_begin(n, feedback, KIND_FAULT, verbs)
 
     @staticmethod
     def _at(ticks: int) -> int:
@@ -226,6 +238,10 @@ class Simulation:
                     if self.awaiting_progress and self.liveness.progress_made(self.nodes):
                         self.awaiting_progress = False
                         self._log(0, "progress after the heal: one leader, pending operations done")
+                # A barrier ends its batch and may change node and link states,
+                # which the feedback must see right after the barrier's record.
+                if batch[-4] >= core_module.KIND_BARRIER_MIN or len(self.records) >= _RECORD_FLUSH_BYTES:
+                    self._flush_records()
                 if self.now >= self.quiet_end_us and not self.awaiting_progress:
                     break
             if self.awaiting_progress:  # the deadline passed without progress
@@ -238,6 +254,7 @@ class Simulation:
             violation = found
             ended_by = "violation"
             self._log(0, f"VIOLATION {found}")
+        self._flush_records()
         linearizability = "ok"
         if violation is None:
             checked = check_history(self.history)
@@ -326,7 +343,17 @@ class Simulation:
             state = (node.term, int(role), node.commit_index, node.last_index())
         else:
             state = (0, 0, 0, 0)
-        self.hasher.update(_HASH_RECORD.pack(time_us, kind, a, b, c, *state))
+        self.records += _HASH_RECORD.pack(time_us, kind, a, b, c, *state)
+
+    def _flush_records(self) -> None:
+        """Hashes the buffered records (one update gives the same digest as one
+        per record) and hands them to the feedback in one crossing."""
+        records = self.records
+        if records:
+            self.hasher.update(records)
+            if self.feedback:
+                self.core.feedback_observe(records)
+            records.clear()
 
     def _drain(self, node_id: int, node) -> None:
         """Carries out the node's ready batches in the contract's order:

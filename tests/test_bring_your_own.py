@@ -4,6 +4,8 @@ every mode: the worked example of docs/targets.md, run as the guide says."""
 import json
 import os
 
+import pytest
+
 from raftfuzz.violations import EXIT_SAFETY
 from tests.conftest import REPO, run_cli
 
@@ -30,12 +32,16 @@ def test_random_mode_finds_the_example_bug_and_replay_reproduces_it(tmp_path):
     assert "reproduced" in from_json.stdout
 
 
-def test_coverage_guided_fuzzing_instruments_the_target_module_and_finds_the_bug(tmp_path):
+@pytest.mark.parametrize("feedback", ["code", "state"])
+def test_guided_fuzzing_finds_the_bug_with_code_or_state_feedback(tmp_path, feedback):
+    """Code feedback instruments the target's module; state feedback reads the
+    cluster through the same interface the checkers use and instruments nothing."""
     (tmp_path / "corpus").mkdir()
-    fuzz = run_cli("raftfuzz.atheris_main", f"--target={TARGET}", str(tmp_path / "corpus"),
-                   str(REPO / "corpus"), "-seed=1", "-max_total_time=300",
+    fuzz = run_cli("raftfuzz.atheris_main", f"--target={TARGET}", f"--feedback={feedback}",
+                   str(tmp_path / "corpus"), str(REPO / "corpus"), "-seed=1", "-max_total_time=300",
                    f"-artifact_prefix={tmp_path}/", env=EXAMPLES, timeout=420)
-    assert "Instrumenting group_commit_raft" in fuzz.stderr
+    assert ("Instrumenting group_commit_raft" in fuzz.stderr) == (feedback == "code")
+    assert f"raftfuzz: feedback={feedback}:" in fuzz.stderr
     assert fuzz.returncode != 0, fuzz.stderr[-2000:]
     [report_path] = tmp_path.glob("crash-*.json")
     assert json.loads(report_path.read_text())["target"] == TARGET

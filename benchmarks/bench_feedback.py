@@ -1,0 +1,297 @@
+"""Cluster-state feedback: what it costs per execution, and which abstraction guides best.
+
+    python benchmarks/bench_feedback.py cost [--inputs 60] [--repeat 5] [--json PATH]
+    python benchmarks/bench_feedback.py variants [--bugs A,B] [--reps 3] [--budget 90] [--configs C,D]
+                                                 [--json PATH]
+
+``cost``: the same fixed inputs (the seed corpus plus ``--inputs`` random
+schedules from a fixed generator) run under real atheris, side by side in
+one invocation, with the feedback on and off, the variants interleaved and
+repeated:
+
+- ``code`` vs ``code+state``: the target instrumented, state counters off / on;
+- ``none`` vs ``state``: the target not instrumented, state counters off / on
+  (``none`` is ``--feedback=state`` with the state features forced to 0,
+  which exists only here: the price of an uninstrumented execution).
+
+Every input is a file of one corpus directory and libFuzzer runs with
+``-runs=1``, so each process executes exactly the corpus once, in
+libFuzzer's order, with its full per-input work (reset the counters, run,
+collect features, add to the corpus). A probe in the child records process
+CPU time and wall time from the start of the first execution to the end of
+the last; the result is CPU and wall seconds per execution, and the
+feedback's share of an execution's CPU time.
+
+A second, in-process measurement runs the simulator alone on the same
+inputs with feedback 0 and with every feature on: the simulator-side cost
+(buffering, one crossing per barrier, the C abstraction) without libFuzzer.
+
+``variants``: executions and CPU seconds to the first violation for planted
+bugs, for ``--feedback=code`` and for ``--feedback=state`` with each
+alternative feature set (RAFTFUZZ_STATE_FEATURES), fuzzer seeds 1..reps,
+starting from the seed corpus; each run stops at the first violation or
+the budget (``--runs`` executions, ``--budget`` wall seconds; on a loaded
+machine executions are the fair one). ``--configs`` picks the configurations, each ``MODE`` or
+``MODE:FEATURES`` (e.g. ``code,state:states,code+state:states``); the
+default is ``code`` and ``state`` with every feature set above.
+"""
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BENCHMARKS = Path(__file__).resolve().parent
+sys.path.insert(0, str(REPO))
+
+COST_VARIANTS = ("code", "code+state", "none", "state")
+FEATURE_VARIANTS = ("states", "states+kind", "transitions", "states+transitions", "states+transitions+kind")
+DEFAULT_BUGS = "VotedForNotPersisted,StaleReadWithoutReadIndex,SnapshotOverNewerEntries"
+
+
+# ------------------------------------------------------- in the child process
+
+def cost_child() -> None:
+    """raftfuzz.atheris_main with a probe: CPU and wall time from the first
+    execution's start to the last one's end, written after every execution
+    (libFuzzer ends the process with exit(), so atexit never runs)."""
+    from raftfuzz import atheris_main, feedback
+    from raftfuzz.harness import Harness
+
+    if os.environ.get("BENCH_FEEDBACK_OFF"):
+        feedback.state_features = lambda value=None: 0
+    probe = Path(os.environ["BENCH_FEEDBACK_PROBE"])
+    totals = {"executions": 0, "steps": 0, "cpu_inside": 0.0}
+    execute = Harness.execute
+
+    def probed_execute(self, data, **keywords):
+        started = time.process_time()
+        if totals["executions"] == 0:
+            totals["cpu_start"], totals["wall_start"] = started, time.perf_counter()
+        schedule, result = execute(self, data, **keywords)
+        totals["executions"] += 1
+        totals["steps"] += result.steps
+        totals["cpu_end"], totals["wall_end"] = time.process_time(), time.perf_counter()
+        totals["cpu_inside"] += totals["cpu_end"] - started
+        probe.write_text(json.dumps(totals))
+        return schedule, result
+
+    Harness.execute = probed_execute
+    atheris_main.main(["raftfuzz.atheris_main", *sys.argv[1:]])
+
+
+# ------------------------------------------------------------------- cost
+
+def fixed_inputs(count: int) -> list[bytes]:
+    from raftfuzz.random_mode import random_input
+    from raftfuzz.schedule import encode
+    from raftfuzz.seeds import seed_schedules
+
+    generator = random.Random(2024)
+    return [encode(schedule) for schedule in seed_schedules().values()] + [
+        random_input(generator) for _ in range(count)]
+
+
+def cost_run(variant: str, corpus: Path, work: Path) -> dict:
+    probe = work / f"probe-{variant}.json"
+    run_corpus = work / f"corpus-{variant}"
+    shutil.rmtree(run_corpus, ignore_errors=True)
+    shutil.copytree(corpus, run_corpus)
+    mode = "state" if variant == "none" else variant
+    environment = dict(os.environ, PYTHONPATH=str(REPO), BENCH_FEEDBACK_PROBE=str(probe), RAFTFUZZ_CORE="c")
+    environment.pop("RAFTFUZZ_FEEDBACK", None)
+    if variant == "none":
+        environment["BENCH_FEEDBACK_OFF"] = "1"
+    code = f"import sys; sys.path.insert(0, {str(BENCHMARKS)!r}); import bench_feedback; bench_feedback.cost_child()"
+    completed = subprocess.run(
+        [sys.executable, "-c", code, f"--feedback={mode}", str(run_corpus), "-runs=1", "-seed=1",
+         f"-artifact_prefix={work}/"], env=environment, capture_output=True, text=True, cwd=work)
+    if not probe.exists():
+        raise SystemExit(f"bench_feedback: {variant} run failed:\n{completed.stderr[-2000:]}")
+    totals = json.loads(probe.read_text())
+    probe.unlink()
+    return {"executions": totals["executions"], "steps": totals["steps"],
+            "cpu_seconds": totals["cpu_end"] - totals["cpu_start"],
+            # The simulation itself (feedback included), without libFuzzer's work between inputs.
+            "cpu_seconds_inside": totals["cpu_inside"],
+            "wall_seconds": totals["wall_end"] - totals["wall_start"]}
+
+
+def simulator_cost(inputs: list[bytes], repeat: int) -> dict:
+    """The simulator alone, in this process, feedback off vs every feature on."""
+    from raftfuzz.core_constants import FEEDBACK_EVENT_KIND, FEEDBACK_STATES, FEEDBACK_TRANSITIONS
+    from raftfuzz.harness import Harness
+    from raftfuzz.raft import RaftNode
+
+    os.environ["RAFTFUZZ_CORE"] = "c"
+    harness = Harness.from_settings(RaftNode)
+    variants = {"off": 0, "on": FEEDBACK_STATES | FEEDBACK_TRANSITIONS | FEEDBACK_EVENT_KIND}
+    cpu = {name: [] for name in variants}
+    for _ in range(repeat):
+        for name, features in variants.items():
+            harness.feedback = features
+            started = time.process_time()
+            for data in inputs:
+                harness.execute(data)
+            cpu[name].append(time.process_time() - started)
+    off, on = statistics.median(cpu["off"]), statistics.median(cpu["on"])
+    return {"cpu_seconds_off": off, "cpu_seconds_on": on, "overhead": on / off - 1,
+            "runs": cpu}
+
+
+def cost(arguments) -> dict:
+    inputs = fixed_inputs(arguments.inputs)
+    results = {variant: [] for variant in COST_VARIANTS}
+    with tempfile.TemporaryDirectory(prefix="raftfuzz-bench-feedback-") as scratch:
+        work = Path(scratch)
+        corpus = work / "inputs"
+        corpus.mkdir()
+        for index, data in enumerate(inputs):
+            (corpus / f"input-{index:04d}").write_bytes(data)
+        for repetition in range(arguments.repeat):
+            # Interleaved, so that machine noise spreads over every variant.
+            for variant in COST_VARIANTS:
+                results[variant].append(cost_run(variant, corpus, work))
+                print(f"cost rep {repetition + 1} {variant}: {results[variant][-1]}", file=sys.stderr, flush=True)
+    summary = {}
+    for variant, runs in results.items():
+        summary[variant] = {
+            "executions": runs[0]["executions"],
+            "steps": runs[0]["steps"],
+            "cpu_ms_per_execution": statistics.median(r["cpu_seconds"] / r["executions"] for r in runs) * 1e3,
+            "wall_ms_per_execution": statistics.median(r["wall_seconds"] / r["executions"] for r in runs) * 1e3,
+            "libfuzzer_cpu_ms_per_execution": statistics.median(
+                (r["cpu_seconds"] - r["cpu_seconds_inside"]) / r["executions"] for r in runs) * 1e3,
+            "runs": runs,
+        }
+    simulator = simulator_cost(inputs, arguments.repeat)
+    print(f"\nThe same {len(inputs)} inputs (seed corpus + {arguments.inputs} random schedules) under atheris, "
+          f"-runs=1 over one corpus directory; medians of {arguments.repeat} interleaved repetitions\n")
+    print("| variant | executions | events | CPU ms / execution | of which libFuzzer between inputs "
+          "| wall ms / execution |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for variant in COST_VARIANTS:
+        row = summary[variant]
+        print(f"| {variant} | {row['executions']} | {row['steps']} | {row['cpu_ms_per_execution']:.2f} "
+              f"| {row['libfuzzer_cpu_ms_per_execution']:.2f} | {row['wall_ms_per_execution']:.2f} |")
+    pairs = {"code+state vs code": ("code+state", "code"), "state vs none": ("state", "none")}
+    overheads = {}
+    for label, (on, off) in pairs.items():
+        overheads[label] = {
+            "cpu": summary[on]["cpu_ms_per_execution"] / summary[off]["cpu_ms_per_execution"] - 1,
+            "wall": summary[on]["wall_ms_per_execution"] / summary[off]["wall_ms_per_execution"] - 1}
+        print(f"\nFeedback cost, {label}: {100 * overheads[label]['cpu']:+.1f}% CPU, "
+              f"{100 * overheads[label]['wall']:+.1f}% wall per execution")
+    print(f"\nThe simulator alone, in-process, feedback off vs on (all features): "
+          f"{simulator['cpu_seconds_off']:.2f} vs {simulator['cpu_seconds_on']:.2f} CPU s "
+          f"({100 * simulator['overhead']:+.1f}%)")
+    same = len({summary[variant]["steps"] for variant in COST_VARIANTS}) == 1
+    print(f"\nEvery variant ran the same events: {same}")
+    return {"inputs": len(inputs), "repeat": arguments.repeat, "variants": summary, "overheads": overheads,
+            "simulator": simulator, "same_events": same}
+
+
+# --------------------------------------------------------------- variants
+
+def variant_run(bug: str, feedback: str, features: str | None, rep: int, budget: int, runs: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="raftfuzz-bench-feedback-") as scratch:
+        work = Path(scratch)
+        (work / "corpus").mkdir()
+        shutil.copytree(REPO / "corpus", work / "seeds")
+        environment = dict(os.environ, PYTHONPATH=str(REPO), RAFTFUZZ_FEEDBACK=feedback)
+        environment.pop("RAFTFUZZ_STATE_FEATURES", None)
+        if features:
+            environment["RAFTFUZZ_STATE_FEATURES"] = features
+        command = [sys.executable, "-m", "raftfuzz.atheris_main", f"--target=raftfuzz.mutants:{bug}",
+                   str(work / "corpus"), str(work / "seeds"), f"-seed={rep}", f"-max_total_time={budget}",
+                   f"-runs={runs}",
+                   "-print_final_stats=1", f"-artifact_prefix={work / 'artifacts'}/"]
+        started = time.monotonic()
+        with (work / "log.txt").open("w") as sink:
+            process = subprocess.Popen(command, cwd=work, stdout=sink, stderr=subprocess.STDOUT, env=environment)
+            _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.monotonic() - started
+        output = (work / "log.txt").read_text(errors="replace")
+        found = bool(list((work / "artifacts").glob("crash-*.json")))
+    executions = re.search(r"stat::number_of_executed_units: (\d+)", output)
+    features_seen = re.findall(r"\bft: (\d+)", output)
+    return {"bug": bug, "feedback": feedback, "features": features, "rep": rep, "budget": budget, "runs": runs,
+            "found": found,
+            "seconds": round(seconds, 2), "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
+            "executions": int(executions.group(1)) if executions else None,
+            "last_ft": int(features_seen[-1]) if features_seen else None}
+
+
+def parse_configurations(text: str | None) -> list[tuple[str, str | None]]:
+    if not text:
+        return [("code", None)] + [("state", features) for features in FEATURE_VARIANTS]
+    configurations = []
+    for item in text.split(","):
+        mode, _, features = item.partition(":")
+        configurations.append((mode, features or None))
+    return configurations
+
+
+def variants(arguments) -> dict:
+    bugs = arguments.bugs.split(",")
+    configurations = parse_configurations(arguments.configs)
+    results = []
+    for rep in range(1, arguments.reps + 1):
+        for bug in bugs:
+            for feedback, features in configurations:
+                result = variant_run(bug, feedback, features, rep, arguments.budget, arguments.runs)
+                results.append(result)
+                print(json.dumps(result), file=sys.stderr, flush=True)
+    print(f"\nExecutions (and CPU s) to the first violation, fuzzer seeds 1..{arguments.reps}, budget "
+          f"{arguments.runs} executions or {arguments.budget} s wall; median, a miss counting as infinite\n")
+    names = [feedback if features is None else f"{feedback}: {features}" for feedback, features in configurations]
+    print("| bug | " + " | ".join(names) + " |")
+    print("|---|" + "---:|" * len(names))
+    for bug in bugs:
+        cells = []
+        for feedback, features in configurations:
+            runs = [r for r in results if r["bug"] == bug and r["feedback"] == feedback and r["features"] == features]
+            hits = [r for r in runs if r["found"]]
+            padded_executions = sorted(r["executions"] for r in hits) + [float("inf")] * (len(runs) - len(hits))
+            padded_cpu = sorted(r["cpu_seconds"] for r in hits) + [float("inf")] * (len(runs) - len(hits))
+            executions, cpu = statistics.median_low(padded_executions), statistics.median_low(padded_cpu)
+            cells.append(f"{len(hits)}/{len(runs)}: " + ("not found" if executions == float("inf")
+                                                         else f"{executions} ({cpu:.1f} s)"))
+        print(f"| {bug} | " + " | ".join(cells) + " |")
+    return {"results": results}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    cost_parser = commands.add_parser("cost")
+    cost_parser.add_argument("--inputs", type=int, default=60, help="random schedules beside the seed corpus")
+    cost_parser.add_argument("--repeat", type=int, default=5)
+    variants_parser = commands.add_parser("variants")
+    variants_parser.add_argument("--bugs", default=DEFAULT_BUGS)
+    variants_parser.add_argument("--reps", type=int, default=3)
+    variants_parser.add_argument("--budget", type=int, default=90, help="wall seconds per run")
+    variants_parser.add_argument("--configs", help="MODE or MODE:FEATURES, comma-separated")
+    # Executions are the fair budget on a loaded machine: wall time is not.
+    variants_parser.add_argument("--runs", type=int, default=-1, help="executions per run (-1: no limit)")
+    for sub in (cost_parser, variants_parser):
+        sub.add_argument("--json", type=Path, metavar="PATH", help="also write the results here")
+    arguments = parser.parse_args()
+    started = time.time()
+    result = cost(arguments) if arguments.command == "cost" else variants(arguments)
+    print(f"\n(measured in {time.time() - started:.0f} s)")
+    if arguments.json:
+        arguments.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
