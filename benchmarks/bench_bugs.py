@@ -312,6 +312,7 @@ def summarise(results: list[dict]) -> dict:
                 "median_executions": median_or_none([run["executions"] or 0 for run in hits], misses),
                 "properties": sorted({run["property"] for run in hits}),
                 "cpu_seconds": [run["cpu_seconds"] if run["found"] else None for run in runs],
+                "miss_cpu_seconds": min([run["cpu_seconds"] for run in runs if not run["found"]], default=None),
             }
     return summary
 
@@ -326,7 +327,7 @@ def cell(stats: dict | None) -> str:
         return "–"
     found = f"{stats['found']}/{stats['reps']}"
     if stats["median_cpu_seconds"] is None:
-        return f"{found}: not found"
+        return f"{found}: not found in ≥ {seconds(stats['miss_cpu_seconds'])} CPU"
     return (f"{found}: {seconds(stats['median_cpu_seconds'])} CPU, {seconds(stats['median_seconds'])} wall, "
             f"{stats['median_executions']:.0f} execs")
 
