@@ -15,7 +15,10 @@ schedule's structure, the way libprotobuf-mutator works on a message:
   its inverse: a restart after a crash, a heal after a partition…);
 - steer an election: insert a ``campaign`` soon after an existing fault,
   for the previous leader (the old leader returns and wins) or a node by
-  index — the moves behind bugs that need a history across several terms;
+  index; or insert a whole round of it — cut the leader off, heal, make the
+  old leader win again — since bugs that need a history across several
+  terms need those moves in that order, which one-record mutations
+  rarely line up;
 - rewrite one field of one record (its time, verb, nodes or value);
 - now and then, propose a fresh random schedule, as random mode would: the
   feedback keeps what is new, and coverage-guided fuzzing never explores
@@ -35,6 +38,7 @@ from raftfuzz.schedule import (
     MAX_EVENTS,
     Verb,
     decode,
+    leader_selector,
     previous_leader_selector,
     random_input,
 )
@@ -97,11 +101,19 @@ def _mutate_once(rng: random.Random, header: bytearray, records: list[bytearray]
             verb, value = undo
             later = min(255, fault[0] + 1 + rng.randrange(64))
             records.append(bytearray([later, int(verb), fault[2], fault[3], fault[4] if value is None else value]))
-    elif choice == "steer" and len(records) < MAX_EVENTS:
+    elif choice == "steer" and len(records) < MAX_EVENTS - 2:
         node_count = decode(bytes(header)).node_count
-        node = previous_leader_selector(node_count) if rng.randrange(2) else rng.randrange(node_count)
         after = rng.choice(records)[0] if records else rng.randrange(128)
-        records.append(bytearray([min(255, after + 1 + rng.randrange(32)), int(Verb.CAMPAIGN), node, 0, 0]))
+        start = min(255, after + 1 + rng.randrange(32))
+        if rng.randrange(2):
+            node = previous_leader_selector(node_count) if rng.randrange(2) else rng.randrange(node_count)
+            records.append(bytearray([start, int(Verb.CAMPAIGN), node, 0, 0]))
+        else:
+            heal = min(255, start + 8 + rng.randrange(24))
+            campaign = min(255, heal + 1 + rng.randrange(10))
+            records += [bytearray([start, int(Verb.ISOLATE), leader_selector(node_count), 0, 0]),
+                        bytearray([heal, int(Verb.HEAL_ALL), 0, 0, 0]),
+                        bytearray([campaign, int(Verb.CAMPAIGN), previous_leader_selector(node_count), 0, 0])]
     elif choice == "field" and records:
         rng.choice(records)[rng.randrange(EVENT_SIZE)] = rng.randrange(256)
 
