@@ -49,7 +49,9 @@ def progress_checkable(schedule: Schedule) -> bool:
 def progress_deadline_ticks(schedule: Schedule) -> int:
     """Ticks after the heal by which progress must be seen."""
     election_round = 2 * schedule.election_timeout_ticks
-    return ELECTION_ROUNDS * election_round + 3 * RETRY_TIMEOUT_TICKS
+    # A request lost at the heal is retried only after the client's timeout.
+    retry_ticks = max(schedule.client_retry_ticks, RETRY_TIMEOUT_TICKS)
+    return ELECTION_ROUNDS * election_round + 3 * retry_ticks
 
 
 class LivenessChecker:

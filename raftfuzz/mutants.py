@@ -10,11 +10,18 @@ first found is reported), and in ``mirrors`` the canonical source of the
 rule it breaks and a real-world report of the same bug. ``CATALOGUE`` lists them all; the
 benchmark in ``benchmarks/bench_bugs.py`` measures how fast each is found,
 and docs/bugs.md shows the results.
+
+``DEEP`` lists deeper bugs, kept out of ``CATALOGUE`` (and so out of the CI
+test that fuzzes every catalogued bug): each shows only after a history
+across several terms (a leader deposed and elected again, an entry
+overwritten after it was proposed) or state carried across a snapshot, a
+restart or a client's retry. They are what tells good guidance from bad;
+``tests/test_deep_bugs.py`` replays a schedule that triggers each.
 """
 
 from dataclasses import replace
 
-from raftfuzz.messages import Entry
+from raftfuzz.messages import Entry, Snapshot
 from raftfuzz.node_interface import Role
 from raftfuzz.raft import RaftNode
 
@@ -320,5 +327,150 @@ CATALOGUE = {
         SnapshotOverNewerEntries,
         SnapshotCrashRenumbersLog,
         LeaderNeverStepsDown,
+    )
+}
+
+
+# ------------------------------------------------------------- deeper bugs
+
+
+class MatchIndexKeptAcrossTerms(RaftNode):
+    """A node elected leader again keeps the match indexes of its earlier
+    leadership instead of starting them at 0. Entries a follower held then
+    may since have been overwritten by another leader, so the stale match
+    index counts a replica that is gone, and the leader commits an entry a
+    majority does not hold."""
+
+    breaks = ("LeaderCompleteness", "StateMachineSafety", "LogMatching", "Linearizability")
+    mirrors = ("Raft paper Figure 2 (matchIndex, reinitialised after election)",
+               'https://github.com/atomix/copycat/issues/29 "ISE: inconsistent index" (matchIndex is specific '
+               "to one leader's term and was not reset)")
+
+    def become_leader(self) -> None:
+        earlier = self.match_index
+        super().become_leader()
+        for peer, index in earlier.items():
+            self.match_index[peer] = max(self.match_index[peer], index)
+
+
+class ReplyByIndexAlone(RaftNode):
+    """A leader answers a waiting client as soon as the log index its write
+    was given is applied, whatever entry ended up there. The clients it
+    waits for may date from an earlier leadership: it was deposed, another
+    leader's entry overwrote that index, and elected again it applies that
+    entry and tells the client its write succeeded though it never took
+    effect."""
+
+    breaks = ("Linearizability",)
+    mirrors = ("Raft thesis §6.3 (a leader must check the committed entry is the client's)",
+               'https://github.com/lerna-stack/akka-entity-replication/issues/156 "A RaftActor(Leader) could '
+               'mis-deliver a ReplicationSucceeded message to a different entity"')
+
+    def advance(self, ready) -> None:
+        overwritten = []
+        for entry in ready.committed:
+            waiting = self.waiting_clients.get(entry.index)
+            if self.role == Role.LEADER and waiting is not None and waiting != entry.command:
+                overwritten.append(self.waiting_clients.pop(entry.index))
+        super().advance(ready)
+        for command in overwritten:
+            self.reply_client(command, True, None)
+
+
+class SnapshotAckCoversKeptTail(RaftNode):
+    """A follower that installs a snapshot and keeps the log after it (it
+    holds the snapshot's last entry, Figure 13 step 6) acknowledges its whole
+    log rather than the snapshot: entries past the snapshot are only known to
+    follow the same history up to the snapshot's last entry, and may be a
+    deposed leader's. The leader counts them as replicated and commits
+    entries a majority does not hold."""
+
+    breaks = ("LeaderCompleteness", "StateMachineSafety", "LogMatching", "CommitIndexWithinLog",
+              "Linearizability", "NodePanic")
+    mirrors = ("Raft paper §7, Figure 13 (step 6: only the snapshot's last entry is known to match)",
+               'https://github.com/etcd-io/etcd/issues/10358 "Log entries with higher indexes should be '
+               'discarded when persisting an incoming snapshot"')
+
+    def on_install_snapshot(self, message) -> None:
+        if message.term < self.term:
+            super().on_install_snapshot(message)
+            return
+        self.follow(message.src)
+        snapshot = message.snapshot
+        if snapshot.last_index > self.commit_index:
+            self.install_snapshot(snapshot)
+        self.reply_append(message, True, max(snapshot.last_index, self.last_index()))
+
+class ReadAcksKeptAcrossTerms(RaftNode):
+    """ReadIndex rounds are numbered afresh in each leadership, but the
+    acknowledgements peers sent in the node's earlier leadership are kept:
+    elected again, it takes old acknowledgements for confirmation of new
+    rounds and serves reads without hearing from a quorum — stale reads
+    once it has been deposed unawares."""
+
+    breaks = ("Linearizability",)
+    mirrors = ("Raft thesis §6.4 (the heartbeat round must be answered in the current term)",
+               'https://github.com/antflydb/antfly/pull/599 "fix(raft): isolate read-index heartbeat contexts" '
+               "(delayed acknowledgements released reads from a stale leader; etcd-io/raft#397)")
+
+    def become_leader(self) -> None:
+        earlier = self.peer_read_round
+        super().become_leader()
+        self.read_round = 0
+        self.peer_read_round.update(earlier)
+
+
+class StaleAppendResponseCounted(RaftNode):
+    """A leader takes AppendEntries acknowledgements from its own earlier
+    leadership as if they were of the current term: a delayed success from
+    before it was deposed — for entries another leader has since
+    overwritten on that follower — counts as a replica now."""
+
+    breaks = ("LeaderCompleteness", "StateMachineSafety", "LogMatching", "Linearizability", "NodePanic")
+    mirrors = ("Raft paper Figure 2 (responses of an older term are ignored)",
+               'https://github.com/andreev-io/little-raft/issues/44 "process_vote_response_as_candidate should '
+               'ignore vote with stale term" (the same check, missing on append responses)')
+
+    def on_append_entries_response(self, message) -> None:
+        if self.role == Role.LEADER and message.term < self.term and message.success:
+            message = message._replace(term=self.term)
+        super().on_append_entries_response(message)
+
+
+class OwnEarlierTermCommitted(CommitPreviousTermByCounting):
+    """A leader commits by counting replicas not only entries of its current
+    term but also entries it wrote itself in an earlier leadership, as if
+    authorship made them safe: Figure 8 with the same leader twice. Elected
+    again, it re-replicates an entry of its earlier term to a majority and
+    commits it; a later leader whose last entry has a newer term overwrites
+    it.
+
+    As in CommitPreviousTermByCounting, the node appends no no-op on
+    election and serves reads through the log, so that no entry of the new
+    term commits the old ones indirectly first."""
+
+    breaks = ("LeaderCompleteness", "StateMachineSafety", "LogMatching", "Linearizability")
+    mirrors = ("Raft paper §5.4.2, Figure 8",
+               'https://github.com/async-raft/async-raft/issues/108 "Counting entry replicas should only from '
+               'leader\'s current term."')
+
+    def become_leader(self) -> None:
+        # Volatile, like the rest of a leader's state: a restart forgets it.
+        self.terms_led = getattr(self, "terms_led", frozenset()) | {self.term}
+        super().become_leader()
+
+    def may_commit(self, index: int) -> bool:
+        return self.term_at(index) in self.terms_led
+
+
+DEEP = {
+    node_class.__name__: node_class
+    for node_class in (
+        MatchIndexKeptAcrossTerms,
+        ReplyByIndexAlone,
+        SnapshotAckCoversKeptTail,
+        ReadAcksKeptAcrossTerms,
+        StaleAppendResponseCounted,
+        OwnEarlierTermCommitted,
     )
 }

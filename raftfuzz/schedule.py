@@ -16,12 +16,24 @@ fault events. Every fault verb has an inverse that undoes it:
 | pause     | node               | resume               |
 | skew      | node, tick rate    | skew with rate 128   |
 | link      | src → dst, quality | link with quality 0  |
+| campaign  | node               | ends by itself (below), or heal_all |
+
+``campaign`` steers an election through the network alone, so it works for
+every target: the links *into* the node are cut (those that are up), so it
+stops hearing from the leader, its election timer runs out and it stands
+for election (becomes a candidate or pre-candidate) with its next term;
+then, one lookahead later, the links it cut reopen, so the votes reach it.
+Its log decides whether it wins, as in any election. A campaign is skipped
+for a node that is down or already leader, and ends early when the node
+crashes, when another fault sets one of its cut links, or at the heal.
 
 A node argument names a node by index, or by role at the moment the fault
-fires: ``LEADER`` (the live leader of the highest term) or ``EARLIEST_CRASHED``
-(the node down the longest). Role-targeted faults keep their meaning whatever
-the elections did, as Jepsen's "kill the primary" nemesis does; a fault whose
-role names no node is skipped.
+fires: ``LEADER`` (the live leader of the highest term), ``EARLIEST_CRASHED``
+(the node down the longest) or ``PREVIOUS_LEADER`` (the most recent leader
+other than the leader of the highest term seen so far: with ``campaign``, "the
+old leader returns and wins", the first move of Figure 8). Role-targeted
+faults keep their meaning whatever the elections did, as Jepsen's "kill the
+primary" nemesis does; a fault whose role names no node is skipped.
 
 Besides timed events, a node may crash right after it syncs its disk (with
 probability ``crash_after_sync_per_256`` per sync, drawn from the run's RNG)
@@ -35,11 +47,23 @@ and resumes paused ones, then runs ``quiet_ticks`` more.
 Node options are knobs too: PreVote, CheckQuorum and the snapshot threshold,
 so the fuzzer explores the cluster with and without each.
 
+Clients (``raftfuzz.client``): 1–8 of them, each with up to
+``pipeline_depth`` operations in flight, retrying a silent request after
+``client_retry_ticks``. A long retry keeps clients on a leader that has been
+cut off from the other nodes, so its uncommitted tail grows; a short one
+makes them hop between nodes and retry writes across leader changes.
+
 Byte layout (``FORMAT_VERSION``). A fixed 20-byte header, one byte per knob
 (four for the seed), then 5-byte event records (time, verb, a, b, value). Each knob or event field is
 one fixed-size draw reduced into its valid range, so decoding is *total* (any
 byte string is a valid schedule) and *local* (changing one byte changes one
-knob or one event). Exhaustion policy: a header cut short reads the missing
+knob or one event). Two header bytes hold a second knob in their high bits,
+which format 1 ignored: the client-count byte holds ``pipeline_depth`` and
+the think-time byte ``client_retry_ticks``; their zero bits mean what
+format 1 meant (one operation in flight, a 20-tick retry). Codes added since
+(``campaign``, ``previous-leader``, up to 8 clients) extend ranges past the
+old ones, so canonical bytes (what ``encode`` writes, hence every seed) keep
+their meaning; only bytes beyond an old range are read differently. Exhaustion policy: a header cut short reads the missing
 bytes as zero; events continue while a whole record remains — the remaining
 length is the continuation flag — and a trailing partial record is ignored,
 as is anything after ``MAX_EVENTS`` records. Events are ordered by time, ties
@@ -71,7 +95,16 @@ SKEW_NOMINAL = 128
 
 MIN_NODES = 3
 MAX_NODES = 7
-MAX_CLIENTS = 3
+# The core's endpoint limit (raftfuzz.core_constants.MAX_ENDPOINTS): nodes
+# plus client sessions (one per operation a client may have in flight).
+MAX_ENDPOINTS = 16
+# Retry timeouts a schedule may choose; index 0 is format 1's fixed value.
+CLIENT_RETRY_TICKS = (20, 4, 8, 12, 30, 45, 70, 100)
+# Client counts and pipeline depths by field value. The first three counts
+# are format 1's; repeats keep the average load (and so the simulated time a
+# run's step budget covers) near format 1's while the range grows.
+CLIENT_COUNTS = (1, 2, 3, 2, 3, 4, 6, 8)
+PIPELINE_DEPTHS = (1, 1, 2, 4)
 
 
 # Node selectors beyond the node indexes 0..node_count-1; see the docstring.
@@ -83,11 +116,20 @@ def earliest_crashed_selector(node_count: int) -> int:
     return node_count + 1
 
 
+def previous_leader_selector(node_count: int) -> int:
+    return node_count + 2
+
+
+ROLE_SELECTORS = 3  # leader, earliest-crashed, previous-leader
+
+
 def describe_node(selector: int, node_count: int) -> str:
     if selector == leader_selector(node_count):
         return "leader"
     if selector == earliest_crashed_selector(node_count):
         return "earliest-crashed"
+    if selector == previous_leader_selector(node_count):
+        return "previous-leader"
     return f"n{selector}"
 
 
@@ -106,6 +148,7 @@ class Verb(IntEnum):
     RESUME = 11
     SKEW = 12
     LINK = 13
+    CAMPAIGN = 14
 
 
 # Which arguments each verb reads; the others are stored as 0 so that the
@@ -113,7 +156,7 @@ class Verb(IntEnum):
 _NODE_ARGUMENTS = {
     Verb.CRASH: 1, Verb.RESTART: 1, Verb.PARTITION: 2, Verb.HEAL: 2, Verb.ONE_WAY: 2,
     Verb.ISOLATE: 1, Verb.SPLIT: 0, Verb.HEAL_ALL: 0, Verb.HOLD: 2, Verb.RELEASE: 2,
-    Verb.PAUSE: 1, Verb.RESUME: 1, Verb.SKEW: 1, Verb.LINK: 2,
+    Verb.PAUSE: 1, Verb.RESUME: 1, Verb.SKEW: 1, Verb.LINK: 2, Verb.CAMPAIGN: 1,
 }
 
 
@@ -121,7 +164,7 @@ _NODE_ARGUMENTS = {
 class FaultEvent:
     """One fault at ``at_ticks``. ``a``/``b`` are node selectors (an index, or
     ``node_count`` for the leader, ``node_count + 1`` for the earliest crashed
-    node); ``value`` is the split bitmask, the skew rate (64..191) or the link
+    node, ``node_count + 2`` for the previous leader); ``value`` is the split bitmask, the skew rate (64..191) or the link
     quality byte."""
 
     at_ticks: int
@@ -154,7 +197,9 @@ class Schedule:
     loss_per_256: int = 0
     duplicate_per_256: int = 0
     client_count: int = 1
+    pipeline_depth: int = 1
     client_think_ticks: int = 1
+    client_retry_ticks: int = CLIENT_RETRY_TICKS[0]
     key_count: int = 1
     write_per_256: int = 0
     quiet_ticks: int = 50
@@ -169,6 +214,13 @@ class Schedule:
             raise ValueError(f"node_count {self.node_count} outside {MIN_NODES}..{MAX_NODES}")
         if self.latency_min_us < LATENCY_FLOOR_US or self.latency_max_us < self.latency_min_us:
             raise ValueError("latency range must satisfy floor <= min <= max")
+        if self.client_count not in CLIENT_COUNTS:
+            raise ValueError(f"client_count must be one of {sorted(set(CLIENT_COUNTS))}")
+        if self.pipeline_depth != fitting_pipeline_depth(self.node_count, self.client_count, self.pipeline_depth):
+            raise ValueError(f"pipeline_depth must be one of {sorted(set(PIPELINE_DEPTHS))} and fit "
+                             f"{MAX_ENDPOINTS} endpoints with the nodes and the other client sessions")
+        if self.client_retry_ticks not in CLIENT_RETRY_TICKS:
+            raise ValueError(f"client_retry_ticks must be one of {CLIENT_RETRY_TICKS}")
         if len(self.events) > MAX_EVENTS:
             raise ValueError(f"at most {MAX_EVENTS} events")
         times = [event.at_ticks for event in self.events]
@@ -193,36 +245,54 @@ class Schedule:
         return knobs
 
 
+def fitting_pipeline_depth(node_count: int, client_count: int, depth: int) -> int:
+    """The deepest allowed pipeline up to ``depth`` whose sessions (one per
+    operation in flight, each an endpoint) fit beside the nodes."""
+    limit = min(depth, (MAX_ENDPOINTS - node_count) // client_count)
+    return max([1, *(choice for choice in PIPELINE_DEPTHS if choice <= limit)])
+
+
 # ---------------------------------------------------------------- knob table
 
-# (name, decode(byte) -> value, encode(value) -> byte). Each entry is one byte
-# of the header at its position (after the 4 seed bytes).
+# (name, header byte, lowest bit, bit width, decode(field) -> value,
+# encode(value) -> field). The header byte counts from the first byte after
+# the 4 seed bytes. Most knobs take a whole byte; a knob of a power-of-two
+# range reads only its low bits, and a second knob may use the high bits.
 def _ranged(low: int, count: int, step: int = 1):
     return (
-        lambda byte: low + (byte % count) * step,
+        lambda field: low + (field % count) * step,
         lambda value: (value - low) // step,
     )
 
 
+def _chosen(choices: tuple[int, ...]):
+    return (lambda field: choices[field], choices.index)
+
+
 _KNOBS = (
-    ("node_count", *_ranged(MIN_NODES, MAX_NODES - MIN_NODES + 1)),
-    ("election_timeout_ticks", *_ranged(4, 13)),
-    ("heartbeat_ticks", *_ranged(1, 3)),
-    ("latency_min_us", *_ranged(LATENCY_FLOOR_US, 8, 2_000)),
-    ("latency_spread_us", *_ranged(0, 32, 1_000)),
-    ("loss_per_256", *_ranged(0, 64)),
-    ("duplicate_per_256", *_ranged(0, 64)),
-    ("client_count", *_ranged(1, MAX_CLIENTS)),
-    ("client_think_ticks", *_ranged(1, 8)),
-    ("key_count", *_ranged(1, 4)),
-    ("write_per_256", *_ranged(0, 256)),
-    ("quiet_ticks", *_ranged(50, 16, 10)),
-    ("crash_after_sync_per_256", *_ranged(0, 32)),
-    ("restart_after_ticks", *_ranged(1, 16)),
-    ("node_options", *_ranged(0, 4)),
-    ("snapshot_threshold", *_ranged(4, 16, 4)),
+    ("node_count", 0, 0, 8, *_ranged(MIN_NODES, MAX_NODES - MIN_NODES + 1)),
+    ("election_timeout_ticks", 1, 0, 8, *_ranged(4, 13)),
+    ("heartbeat_ticks", 2, 0, 8, *_ranged(1, 3)),
+    ("latency_min_us", 3, 0, 8, *_ranged(LATENCY_FLOOR_US, 8, 2_000)),
+    ("latency_spread_us", 4, 0, 8, *_ranged(0, 32, 1_000)),
+    ("loss_per_256", 5, 0, 8, *_ranged(0, 64)),
+    ("duplicate_per_256", 6, 0, 8, *_ranged(0, 64)),
+    ("client_count", 7, 0, 3, *_chosen(CLIENT_COUNTS)),
+    ("pipeline_depth", 7, 3, 2, *_chosen(PIPELINE_DEPTHS)),
+    ("client_think_ticks", 8, 0, 3, *_ranged(1, 8)),
+    ("client_retry_ticks", 8, 3, 3, *_chosen(CLIENT_RETRY_TICKS)),
+    ("key_count", 9, 0, 8, *_ranged(1, 4)),
+    ("write_per_256", 10, 0, 8, *_ranged(0, 256)),
+    ("quiet_ticks", 11, 0, 8, *_ranged(50, 16, 10)),
+    ("crash_after_sync_per_256", 12, 0, 8, *_ranged(0, 32)),
+    ("restart_after_ticks", 13, 0, 8, *_ranged(1, 16)),
+    ("node_options", 14, 0, 8, *_ranged(0, 4)),
+    ("snapshot_threshold", 15, 0, 8, *_ranged(4, 16, 4)),
 )
-assert 4 + len(_KNOBS) == HEADER_SIZE
+assert 4 + 1 + max(knob[1] for knob in _KNOBS) == HEADER_SIZE
+# Header bytes that hold two knobs (what a one-byte change may alter).
+SHARED_HEADER_BYTES = {4 + 7: ("client_count", "pipeline_depth"),
+                       4 + 8: ("client_think_ticks", "client_retry_ticks")}
 
 
 class _Reader:
@@ -242,10 +312,15 @@ def decode(data: bytes) -> Schedule:
     """Total: every byte string decodes to a valid Schedule."""
     reader = _Reader(data)
     seed = sum(reader.byte() << (8 * shift) for shift in range(4))
-    knobs = {name: decode_byte(reader.byte()) for name, decode_byte, _ in _KNOBS}
+    header = [reader.byte() for _ in range(HEADER_SIZE - 4)]
+    knobs = {name: decode_field(header[position] >> shift & ((1 << width) - 1))
+             for name, position, shift, width, decode_field, _ in _KNOBS}
     spread = knobs.pop("latency_spread_us")
     knobs["latency_max_us"] = knobs["latency_min_us"] + spread
     node_count = knobs["node_count"]
+    # Sessions beyond the core's endpoints are not opened.
+    knobs["pipeline_depth"] = fitting_pipeline_depth(node_count, knobs["client_count"],
+                                                     knobs["pipeline_depth"])
     # heartbeat_ticks (1..3) is always below election_timeout_ticks (4..16).
 
     records = []
@@ -262,7 +337,7 @@ def _decode_event(record: bytes, node_count: int) -> FaultEvent:
     at_ticks, verb_byte, a_byte, b_byte, value_byte = record
     verb = Verb(verb_byte % len(Verb))
     arity = _NODE_ARGUMENTS[verb]
-    selectors = node_count + 2
+    selectors = node_count + ROLE_SELECTORS
     a = a_byte % selectors if arity >= 1 else 0
     b = b_byte % selectors if arity >= 2 else 0
     if verb == Verb.SPLIT:
@@ -289,11 +364,16 @@ def encode(schedule: Schedule) -> bytes:
     out = bytearray(schedule.seed.to_bytes(4, "little"))
     values = asdict(schedule)
     values["latency_spread_us"] = schedule.latency_max_us - schedule.latency_min_us
-    for name, decode_byte, encode_value in _KNOBS:
-        byte = encode_value(values[name])
-        if not 0 <= byte <= 255 or decode_byte(byte) != values[name]:
+    header = bytearray(HEADER_SIZE - 4)
+    for name, position, shift, width, decode_field, encode_value in _KNOBS:
+        try:
+            field = encode_value(values[name])
+        except ValueError:
+            raise ValueError(f"{name}={values[name]} cannot be encoded") from None
+        if not 0 <= field < 1 << width or decode_field(field) != values[name]:
             raise ValueError(f"{name}={values[name]} cannot be encoded")
-        out.append(byte)
+        header[position] |= field << shift
+    out += header
     for event in schedule.events:
         if not 0 <= event.at_ticks < MAX_FAULT_TICKS:
             raise ValueError(f"event time {event.at_ticks} outside 0..{MAX_FAULT_TICKS - 1}")

@@ -6,10 +6,19 @@ mutation rewrites all the later faults at once: the input's meaning jumps
 instead of moving a step. Half of the mutations here therefore work on the
 schedule's structure, the way libprotobuf-mutator works on a message:
 
-- rewrite one knob of the header (loss, crash-after-sync, node count…);
+- rewrite one knob of the header (loss, crash-after-sync, node count…), or
+  one of the network and timing knobs in particular (timeouts, latency,
+  loss, duplication, crash-after-sync, client retry), which hand-written
+  seeds rarely vary;
 - draw a new simulation seed: the same faults, different luck;
 - insert a random fault record, delete one, or undo one a little later (add
   its inverse: a restart after a crash, a heal after a partition…);
+- steer an election: insert a ``campaign`` soon after an existing fault,
+  for the previous leader (the old leader returns and wins) or a node by
+  index; or insert a whole round of it — cut the leader off, heal, make the
+  old leader win again — since bugs that need a history across several
+  terms need those moves in that order, which one-record mutations
+  rarely line up;
 - rewrite one field of one record (its time, verb, nodes or value);
 - now and then, propose a fresh random schedule, as random mode would: the
   feedback keeps what is new, and coverage-guided fuzzing never explores
@@ -23,12 +32,30 @@ repeats itself.
 
 import random
 
-from raftfuzz.schedule import EVENT_SIZE, HEADER_SIZE, MAX_EVENTS, Verb, random_input
+from raftfuzz.schedule import (
+    EVENT_SIZE,
+    HEADER_SIZE,
+    MAX_EVENTS,
+    Verb,
+    decode,
+    leader_selector,
+    previous_leader_selector,
+    random_input,
+)
 
 SEED_BYTES = 4  # the header starts with the simulation seed
 MAX_STACKED = 3  # structural mutations applied together, like libFuzzer's stacking
-FRESH_PER_256 = 32  # how often a structural mutation is a fresh random schedule
+# The mix, measured with benchmarks/bench_mutation_mix.py (docs/bugs.md):
+# how often a structural mutation is a fresh random schedule, and the
+# relative weights of the others.
+FRESH_PER_256 = 32
+WEIGHTS = {"knob": 1, "network": 1, "seed": 1, "insert": 1, "delete": 1, "undo": 1, "steer": 1, "field": 1}
+# Header bytes of the network and timing knobs (raftfuzz.schedule._KNOBS):
+# election and heartbeat timeouts, latency, loss, duplication, client think
+# time and retry, crash-after-sync and restart delay.
+NETWORK_TIMING_BYTES = tuple(SEED_BYTES + position for position in (1, 2, 3, 4, 5, 6, 8, 12, 13))
 # The verb that undoes each verb, and the value byte it needs (None: keep).
+# A campaign ends by itself, so it has no entry.
 UNDO = {
     Verb.CRASH: (Verb.RESTART, None), Verb.PARTITION: (Verb.HEAL, None), Verb.ONE_WAY: (Verb.HEAL, None),
     Verb.ISOLATE: (Verb.HEAL_ALL, None), Verb.SPLIT: (Verb.HEAL_ALL, None), Verb.HOLD: (Verb.RELEASE, None),
@@ -56,21 +83,48 @@ def mutate(data: bytes, max_size: int, seed: int, *, byte_mutator=None) -> bytes
 
 
 def _mutate_once(rng: random.Random, header: bytearray, records: list[bytearray]) -> None:
-    choice = rng.randrange(6)
-    if choice == 0:
+    choice = rng.choices(_NAMES, _WEIGHTS)[0]
+    if choice == "knob":
         header[SEED_BYTES + rng.randrange(HEADER_SIZE - SEED_BYTES)] = rng.randrange(256)
-    elif choice == 1:
+    elif choice == "network":
+        header[rng.choice(NETWORK_TIMING_BYTES)] = rng.randrange(256)
+    elif choice == "seed":
         header[:SEED_BYTES] = rng.randbytes(SEED_BYTES)
-    elif choice == 2 and len(records) < MAX_EVENTS:
+    elif choice == "insert" and len(records) < MAX_EVENTS:
         records.insert(rng.randrange(len(records) + 1), bytearray(rng.randbytes(EVENT_SIZE)))
-    elif choice == 3 and records:
+    elif choice == "delete" and records:
         del records[rng.randrange(len(records))]
-    elif choice == 4 and records and len(records) < MAX_EVENTS:
+    elif choice == "undo" and records and len(records) < MAX_EVENTS:
         fault = rng.choice(records)
         undo = UNDO.get(Verb(fault[1] % len(Verb)))
         if undo is not None:
             verb, value = undo
             later = min(255, fault[0] + 1 + rng.randrange(64))
             records.append(bytearray([later, int(verb), fault[2], fault[3], fault[4] if value is None else value]))
-    elif records:
+    elif choice == "steer" and len(records) < MAX_EVENTS - 2:
+        node_count = decode(bytes(header)).node_count
+        after = rng.choice(records)[0] if records else rng.randrange(128)
+        start = min(255, after + 1 + rng.randrange(32))
+        if rng.randrange(2):
+            node = previous_leader_selector(node_count) if rng.randrange(2) else rng.randrange(node_count)
+            records.append(bytearray([start, int(Verb.CAMPAIGN), node, 0, 0]))
+        else:
+            heal = min(255, start + 8 + rng.randrange(24))
+            campaign = min(255, heal + 1 + rng.randrange(10))
+            records += [bytearray([start, int(Verb.ISOLATE), leader_selector(node_count), 0, 0]),
+                        bytearray([heal, int(Verb.HEAL_ALL), 0, 0, 0]),
+                        bytearray([campaign, int(Verb.CAMPAIGN), previous_leader_selector(node_count), 0, 0])]
+    elif choice == "field" and records:
         rng.choice(records)[rng.randrange(EVENT_SIZE)] = rng.randrange(256)
+
+
+def set_mix(fresh_per_256: int | None = None, **weights: int) -> None:
+    """Changes the mix (for benchmarks/bench_mutation_mix.py)."""
+    global FRESH_PER_256, _NAMES, _WEIGHTS
+    if fresh_per_256 is not None:
+        FRESH_PER_256 = fresh_per_256
+    WEIGHTS.update(weights)
+    _NAMES, _WEIGHTS = tuple(WEIGHTS), tuple(WEIGHTS.values())
+
+
+_NAMES, _WEIGHTS = tuple(WEIGHTS), tuple(WEIGHTS.values())

@@ -9,7 +9,15 @@ would write by hand; the fuzzer mutates from there.
 from pathlib import Path
 
 from raftfuzz.report import input_sha1
-from raftfuzz.schedule import FaultEvent, Schedule, Verb, earliest_crashed_selector, encode, leader_selector
+from raftfuzz.schedule import (
+    FaultEvent,
+    Schedule,
+    Verb,
+    earliest_crashed_selector,
+    encode,
+    leader_selector,
+    previous_leader_selector,
+)
 
 
 def _events(*specs) -> tuple[FaultEvent, ...]:
@@ -18,6 +26,7 @@ def _events(*specs) -> tuple[FaultEvent, ...]:
 
 # Role selectors of a three-node cluster (raftfuzz.schedule).
 LEADER, EARLIEST_CRASHED = leader_selector(3), earliest_crashed_selector(3)
+PREVIOUS_LEADER = previous_leader_selector(3)
 
 
 def seed_schedules() -> dict[str, Schedule]:
@@ -121,6 +130,25 @@ def seed_schedules() -> dict[str, Schedule]:
         "crash-after-sync": Schedule(seed=27, node_count=5, crash_after_sync_per_256=12,
                                      restart_after_ticks=3, node_options=2, snapshot_threshold=12, **base,
                                      events=_events((200, Verb.SKEW, 0, 0, 128))),
+        # Elections steered by role: a leader cut off from the other nodes
+        # (not from its clients, whose pipelined writes and long retry grow
+        # its uncommitted tail) is replaced; it comes back and is made to
+        # win again, then the leader it replaced is.
+        "steered-elections": Schedule(seed=28, election_timeout_ticks=6, heartbeat_ticks=1, client_count=3,
+                                      pipeline_depth=2, client_retry_ticks=70, write_per_256=220,
+                                      client_think_ticks=2, key_count=2, events=_events(
+            (25, Verb.ISOLATE, LEADER), (45, Verb.HEAL_ALL), (50, Verb.CAMPAIGN, PREVIOUS_LEADER),
+            (75, Verb.ISOLATE, LEADER), (95, Verb.HEAL_ALL), (100, Verb.CAMPAIGN, PREVIOUS_LEADER),
+            (130, Verb.CAMPAIGN, 1))),
+        # Many clients, several writes each in flight, retried fast across
+        # leader changes: sessions and duplicate suppression under load.
+        "pipelined-clients": Schedule(seed=29, node_count=5, client_count=4, pipeline_depth=2,
+                                      client_retry_ticks=8, write_per_256=200,
+                                      key_count=3, election_timeout_ticks=6, heartbeat_ticks=1,
+                                      client_think_ticks=3,
+                                      snapshot_threshold=16, events=_events(
+            (30, Verb.CAMPAIGN, 2), (60, Verb.CRASH, leader_selector(5)),
+            (70, Verb.RESTART, earliest_crashed_selector(5)), (90, Verb.CAMPAIGN, previous_leader_selector(5)))),
     }
     return seeds
 

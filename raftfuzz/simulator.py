@@ -5,7 +5,9 @@ symmetric and one-way partitions and their heal, holding a link (messages
 queue) and releasing it (they arrive in order), crashes (the node object is
 dropped and unsynced disk writes are lost) and restarts (the node is rebuilt
 from its disk), pauses and resumes, clock skew (a node's tick interval), and
-per-link degradation (extra loss, duplication, delay). The background network
+per-link degradation (extra loss, duplication, delay), and campaigns (the
+links into a node are cut until it stands for election; raftfuzz.schedule).
+The background network
 applies the schedule's loss, duplication and latency range to every message.
 One tick after the last fault every link is healed and made reliable (no
 loss, duplication or extra delay), every crashed node restarted and every
@@ -52,6 +54,7 @@ from raftfuzz.schedule import (
     Verb,
     earliest_crashed_selector,
     leader_selector,
+    previous_leader_selector,
 )
 from raftfuzz.violations import Violation, node_panic
 
@@ -69,6 +72,13 @@ KIND_FAULT = core_module.KIND_BARRIER_MIN
 KIND_HEAL_EVERYTHING = core_module.KIND_BARRIER_MIN + 1
 KIND_CRASH = core_module.KIND_BARRIER_MIN + 2  # c = node
 KIND_RESTART = core_module.KIND_BARRIER_MIN + 3  # c = node
+KIND_CAMPAIGN_END = core_module.KIND_BARRIER_MIN + 4  # c = campaign serial
+
+# A campaigning node's clock runs this many times fast, so that its election
+# timer (at most twice the timeout) runs out before anybody else's (at least
+# once the timeout); the campaign gives up after this many election timeouts.
+CAMPAIGN_SPEEDUP = 4
+CAMPAIGN_ELECTION_TIMEOUTS = 4
 
 LOG_LEVELS = ("info", "debug", "trace")
 
@@ -112,7 +122,8 @@ class Simulation:
 
         n = schedule.node_count
         self.node_count = n
-        self.endpoint_count = n + schedule.client_count
+        clients, depth = schedule.client_count, schedule.pipeline_depth
+        self.endpoint_count = n + clients * depth
         self.core = core_module.make_core(
             schedule.seed, self.endpoint_count, LATENCY_FLOOR_US
         )
@@ -121,17 +132,34 @@ class Simulation:
         self.members = tuple(range(n))
         self.disks = [Disk() for _ in range(n)]
         self.nodes = [self._make_node(i) for i in range(n)]
+        # Client i's first session is endpoint n + i (its clock); its other
+        # sessions follow all the clients' first ones.
         self.clients = [
-            Client(n + i, n, schedule.client_think_ticks, schedule.key_count,
-                   schedule.write_per_256, self.core)
-            for i in range(schedule.client_count)
+            Client((n + i, *(n + clients + i * (depth - 1) + k for k in range(depth - 1))), n,
+                   schedule.client_think_ticks, schedule.key_count, schedule.write_per_256, self.core,
+                   retry_ticks=schedule.client_retry_ticks)
+            for i in range(clients)
         ]
+        # Endpoint - n → the client that owns that session.
+        self.session_owner = [None] * (clients * depth)
+        for client in self.clients:
+            for endpoint in client.endpoints:
+                self.session_owner[endpoint - n] = client
         self.history: list[Operation] = []
         self.messages: list = []  # message id → message; freed with the run
         self.paused = [False] * n
         self.crash_order: list[int] = []  # crashed nodes, longest down first
         self.crash_pending = [False] * n  # a crash after sync is scheduled
         self.held_links: set[tuple[int, int]] = set()
+        self.cut_links: set[tuple[int, int]] = set()
+        # The election being steered by a campaign fault, if any.
+        self.campaign: _Campaign | None = None
+        self.campaign_count = 0
+        # Each node's tick interval as the schedule set it (a campaign
+        # speeds one node's clock up for a while).
+        self.tick_interval = [TICK_US] * n
+        # Who led each term, as seen after each node event (previous-leader).
+        self.leader_of_term: dict[int, int] = {}
         self.now = 0
         self.step = 0
         self.hasher = hashlib.blake2b(digest_size=16)
@@ -142,7 +170,9 @@ class Simulation:
 
         self._configure_network()
         for endpoint in range(self.endpoint_count):
-            self.core.set_tick_interval(endpoint, TICK_US)
+            # A client's extra sessions have no clock of their own.
+            ticking = endpoint < n or self.session_owner[endpoint - n].endpoint == endpoint
+            self.core.set_tick_interval(endpoint, TICK_US if ticking else 0)
             self.core.set_node_state(0, endpoint, core_module.NODE_UP)
         for position, event in enumerate(schedule.events):
             self.core.push(self._at(event.at_ticks), KIND_FAULT, 0, 0, position)
@@ -264,7 +294,7 @@ class Simulation:
                 except Exception as error:
                     raise node_panic(b, error) from error
             else:
-                self._send_all(b, self.clients[b - self.node_count].receive(message, time_us))
+                self._send_sessions(self.session_owner[b - self.node_count].receive(message, time_us))
                 if self.log_level >= 1:
                     self._log(1, f"client c{b} <- {self._describe_message(message)}")
         elif kind == core_module.KIND_TICK:
@@ -278,7 +308,7 @@ class Simulation:
                     raise node_panic(a, error) from error
                 self.liveness.on_tick(self.nodes[a])
             else:
-                self._send_all(a, self.clients[a - self.node_count].tick(time_us, self.history))
+                self._send_sessions(self.session_owner[a - self.node_count].tick(time_us, self.history))
         elif kind == KIND_FAULT:
             self._apply_fault(self.schedule.events[c])
         elif kind == KIND_HEAL_EVERYTHING:
@@ -291,6 +321,8 @@ class Simulation:
         elif kind == KIND_RESTART:
             self._log(0, f"restart n{c}")
             self._restart(c)
+        elif kind == KIND_CAMPAIGN_END:
+            self._end_campaign(c)
         else:
             raise HarnessError(f"unknown event kind {kind}")
 
@@ -299,7 +331,16 @@ class Simulation:
             self._drain(node_id, node)
             if self.log_level >= 0 and roles_before[node_id] != (node.role, node.term):
                 self._log(0, f"n{node_id} is {node.role.name.lower()} of term {node.term}")
-            state = (node.term, int(node.role), node.commit_index, node.last_index())
+            role = node.role
+            if role == Role.LEADER:
+                self.leader_of_term.setdefault(node.term, node_id)
+            campaign = self.campaign
+            if role == Role.LEADER and campaign and campaign.node == node_id and not campaign.ending:
+                # It won: the campaign ends at the next barrier (link state
+                # changes only between batches; docs/core.md).
+                campaign.ending = True
+                self.core.push(time_us + LATENCY_FLOOR_US, KIND_CAMPAIGN_END, 0, 0, campaign.serial)
+            state = (node.term, int(role), node.commit_index, node.last_index())
         else:
             state = (0, 0, 0, 0)
         self.records += _HASH_RECORD.pack(time_us, kind, a, b, c, *state)
@@ -359,6 +400,11 @@ class Simulation:
             self.crash_pending[node_id] = True
             self.core.push(self.now + LATENCY_FLOOR_US, KIND_CRASH, 0, 0, node_id)
 
+    def _send_sessions(self, requests) -> None:
+        """A client's requests, each from the session endpoint it names."""
+        for request in requests:
+            self._send_all(request.src, (request,))
+
     def _send_all(self, src: int, messages) -> None:
         core = self.core
         for message in messages:
@@ -379,7 +425,21 @@ class Simulation:
             return -max(leaders)[1] if leaders else None
         if selector == earliest_crashed_selector(self.node_count):
             return self.crash_order[0] if self.crash_order else None
+        if selector == previous_leader_selector(self.node_count):
+            return self._previous_leader()
         return selector
+
+    def _previous_leader(self) -> int | None:
+        """The most recent leader other than the leader of the highest term
+        seen (alive or not): the old leader a new one replaced."""
+        if not self.leader_of_term:
+            return None
+        terms = sorted(self.leader_of_term, reverse=True)
+        latest = self.leader_of_term[terms[0]]
+        for term in terms[1:]:
+            if self.leader_of_term[term] != latest:
+                return self.leader_of_term[term]
+        return None
 
     def _apply_fault(self, event: FaultEvent) -> None:
         a, b = self._resolve(event.a), self._resolve(event.b)
@@ -425,20 +485,68 @@ class Simulation:
         elif verb == Verb.RESUME:
             self._resume(a)
         elif verb == Verb.SKEW:
-            self.core.set_tick_interval(a, TICK_US * event.value // SKEW_NOMINAL)
+            self.tick_interval[a] = TICK_US * event.value // SKEW_NOMINAL
+            self.core.set_tick_interval(a, self.tick_interval[a])
         elif verb == Verb.LINK:
             self._degrade_link(a, b, event.value)
+        elif verb == Verb.CAMPAIGN:
+            self._campaign(a)
         else:
             raise HarnessError(f"unknown verb {verb}")
 
-    def _set_link(self, src: int, dst: int, state: int) -> None:
+    def _set_link(self, src: int, dst: int, state: int, *, campaign: bool = False) -> None:
         if src == dst:
             return
+        if not campaign and self.campaign is not None:
+            # Another fault now owns this link: the campaign must not undo it.
+            self.campaign.cut.discard((src, dst))
         if state == core_module.LINK_HELD:
             self.held_links.add((src, dst))
         else:
             self.held_links.discard((src, dst))
+        if state == core_module.LINK_CUT:
+            self.cut_links.add((src, dst))
+        else:
+            self.cut_links.discard((src, dst))
         self.core.set_link_state(self.now, src, dst, state)
+
+    def _campaign(self, node_id: int) -> None:
+        """Steers the next election to ``node_id`` through the network and the
+        clocks alone: the current leader's links to the other nodes are cut,
+        so nobody's log moves on and its heartbeats stop, and the node's clock
+        runs ``CAMPAIGN_SPEEDUP`` times fast, so its election timer runs out
+        first. The node still needs the votes: a log that is behind loses,
+        and PreVote may refuse it. The campaign ends when the node is leader,
+        after ``CAMPAIGN_ELECTION_TIMEOUTS`` election timeouts, when the node
+        crashes, or at the heal: the cut links reopen and the clock is back."""
+        node = self.nodes[node_id]
+        if node is None or node.role == Role.LEADER or self.campaign is not None:
+            self._log(0, f"campaign n{node_id} skipped: down, leader, or another campaign runs")
+            return
+        self.campaign_count += 1
+        campaign = _Campaign(self.campaign_count, node_id)
+        self.campaign = campaign
+        leader = self._resolve(leader_selector(self.node_count))
+        if leader is not None:
+            for dst in self.members:
+                link = (leader, dst)
+                if dst != leader and link not in self.cut_links and link not in self.held_links:
+                    self._set_link(leader, dst, core_module.LINK_CUT, campaign=True)
+                    campaign.cut.add(link)
+        self.core.set_tick_interval(node_id, max(LATENCY_FLOOR_US, self.tick_interval[node_id] // CAMPAIGN_SPEEDUP))
+        deadline = self.now + CAMPAIGN_ELECTION_TIMEOUTS * self.schedule.election_timeout_ticks * TICK_US
+        self.core.push(deadline, KIND_CAMPAIGN_END, 0, 0, campaign.serial)
+
+    def _end_campaign(self, serial: int | None = None) -> None:
+        """Ends the running campaign (only if it is ``serial``, when given)."""
+        campaign = self.campaign
+        if campaign is None or (serial is not None and campaign.serial != serial):
+            return
+        self.campaign = None
+        self._log(0, f"campaign of n{campaign.node} ends: the leader's links reopen, its clock is back")
+        for src, dst in sorted(campaign.cut):
+            self._set_link(src, dst, core_module.LINK_UP, campaign=True)
+        self.core.set_tick_interval(campaign.node, self.tick_interval[campaign.node])
 
     def _heal_links(self) -> None:
         for src in self.members:
@@ -459,6 +567,8 @@ class Simulation:
     def _crash(self, node_id: int) -> None:
         if self.nodes[node_id] is None:
             return
+        if self.campaign is not None and self.campaign.node == node_id:
+            self._end_campaign()
         self.nodes[node_id] = None
         self.paused[node_id] = False
         self.crash_order.append(node_id)
@@ -483,6 +593,7 @@ class Simulation:
 
     def _heal_everything(self) -> None:
         self._log(0, "heal everything: links up, crashed nodes restarted, paused nodes resumed")
+        self._end_campaign()
         self._heal_links()
         self._configure_network(reliable=True)
         for node_id in self.members:
@@ -517,7 +628,17 @@ class Simulation:
             return f"{prefix} crash n{c} after its disk sync"
         if kind == KIND_RESTART:
             return f"{prefix} restart n{c}"
+        if kind == KIND_CAMPAIGN_END:
+            return f"{prefix} campaign {c} ends"
         return f"{prefix} heal everything"
+
+
+@dataclass
+class _Campaign:
+    serial: int
+    node: int
+    cut: set = field(default_factory=set)  # links the campaign cut, to reopen
+    ending: bool = False  # its end is scheduled
 
 
 def _short(value) -> str:

@@ -8,6 +8,9 @@ from raftfuzz.schedule import (
     HEADER_SIZE,
     MAX_EVENTS,
     FaultEvent,
+    MAX_ENDPOINTS,
+    ROLE_SELECTORS,
+    SHARED_HEADER_BYTES,
     Schedule,
     Verb,
     decode,
@@ -24,9 +27,10 @@ def test_every_byte_string_decodes_to_a_valid_schedule(data):
     assert 3 <= schedule.node_count <= 7
     assert schedule.heartbeat_ticks < schedule.election_timeout_ticks
     assert len(schedule.events) <= MAX_EVENTS
+    assert schedule.node_count + schedule.client_count * schedule.pipeline_depth <= MAX_ENDPOINTS
     for event in schedule.events:
-        assert 0 <= event.a < schedule.node_count + 2
-        assert 0 <= event.b < schedule.node_count + 2
+        assert 0 <= event.a < schedule.node_count + ROLE_SELECTORS
+        assert 0 <= event.b < schedule.node_count + ROLE_SELECTORS
 
 
 @given(inputs)
@@ -55,8 +59,11 @@ def test_one_changed_byte_changes_one_knob_or_one_event(data, draw):
         assert [e.at_ticks for e in before.events] == [e.at_ticks for e in after.events]
         return
     if position < HEADER_SIZE:
-        changed = [k for k, v in before.describe().items() if after.describe()[k] != v]
-        assert len(changed) <= 1 or set(changed) <= {"latency_min_us", "latency_max_us"}
+        changed = set(k for k, v in before.describe().items() if after.describe()[k] != v)
+        # A shared byte holds two knobs; the client count also bounds the
+        # pipeline depth (client sessions must fit the core's endpoints).
+        allowed = set(SHARED_HEADER_BYTES.get(position, ())) or {"latency_min_us", "latency_max_us"}
+        assert len(changed) <= 1 or changed <= allowed
         assert before.events == after.events
         return
     # Event bytes: the multiset of events differs by at most one event.
@@ -104,3 +111,40 @@ def test_encode_rejects_what_it_cannot_express():
 def test_every_seed_round_trips():
     for name, schedule in seed_schedules().items():
         assert decode(encode(schedule)) == schedule, name
+
+
+def test_new_codes_leave_canonical_format_1_bytes_alone():
+    """Bytes within the old ranges (what encode writes) keep their meaning:
+    a 20-tick retry and one operation in flight, clients 1..3, verbs 0..13,
+    node selectors up to earliest-crashed."""
+    header = bytearray(HEADER_SIZE)
+    header[4 + 7] = 2  # client_count byte: field 2 → 3 clients, no pipeline bits
+    header[4 + 8] = 5  # think byte: 6 ticks, retry bits zero
+    schedule = decode(bytes(header) + bytes([10, int(Verb.LINK), 4, 3, 0x81]))
+    assert (schedule.client_count, schedule.pipeline_depth) == (3, 1)
+    assert (schedule.client_think_ticks, schedule.client_retry_ticks) == (6, 20)
+    assert schedule.events == (FaultEvent(10, Verb.LINK, 4, 3, 0x81),)
+
+
+def test_client_knobs_use_the_high_bits_and_sessions_fit_the_endpoints():
+    header = bytearray(HEADER_SIZE)
+    header[4 + 7] = 7 | 3 << 3  # 8 clients, depth 4: too many sessions for 3 nodes
+    header[4 + 8] = 0 | 7 << 3  # think 1, retry choice 7
+    schedule = decode(bytes(header))
+    assert schedule.client_count == 8 and schedule.pipeline_depth == 1
+    assert schedule.client_retry_ticks == 100
+    header[4 + 7] = 2 | 3 << 3  # 3 clients, depth 4 → 12 sessions + 3 nodes fit
+    assert decode(bytes(header)).pipeline_depth == 4
+    import pytest
+
+    with pytest.raises(ValueError):
+        Schedule(client_count=8, pipeline_depth=4)
+    with pytest.raises(ValueError):
+        Schedule(client_retry_ticks=21)
+
+
+def test_campaign_and_previous_leader_round_trip_and_describe():
+    event = FaultEvent(40, Verb.CAMPAIGN, 5)  # 3 nodes: selector 5 is previous-leader
+    schedule = Schedule(events=(event,))
+    assert decode(encode(schedule)) == schedule
+    assert schedule.describe()["events"] == ["t=40 campaign previous-leader"]

@@ -58,3 +58,23 @@ def test_both_mutators_fuzz(tmp_path):
                             f"-artifact_prefix={tmp_path}/")
         assert completed.returncode == 0, completed.stderr[-2000:]
         assert "Done 40 runs" in completed.stderr
+
+
+def test_some_mutations_steer_an_election_to_the_previous_leader():
+    isolate = encode(Schedule(seed=7, events=(FaultEvent(30, Verb.ISOLATE, 3, 0, 0),)))
+    mutations = [decode(m) for m in (mutate(isolate, 4096, seed, byte_mutator=byte_mutator)
+                                     for seed in range(2000)) if m != BYTES_MUTATION]
+    assert any(any(e.verb == Verb.CAMPAIGN and e.a == 5 and e.at_ticks > 30 for e in s.events)
+               for s in mutations)
+
+
+def test_some_mutations_insert_a_whole_steering_round():
+    crash = encode(Schedule(seed=7, events=(FaultEvent(30, Verb.CRASH, 1, 0, 0),)))
+    mutations = [decode(m) for m in (mutate(crash, 4096, seed, byte_mutator=byte_mutator)
+                                     for seed in range(2000)) if m != BYTES_MUTATION]
+
+    def has_round(schedule):
+        verbs = [(e.verb, e.a) for e in schedule.events]
+        return any(verbs[i:i + 3] == [(Verb.ISOLATE, 3), (Verb.HEAL_ALL, 0), (Verb.CAMPAIGN, 5)]
+                   for i in range(len(verbs)))
+    assert any(has_round(s) for s in mutations)
