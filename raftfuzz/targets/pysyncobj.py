@@ -309,6 +309,12 @@ def describe_command(raw: bytes) -> LogCommand:
     return LogCommand(f"call {call!r}", raw)
 
 
+def gzip_decompress(data: bytes) -> bytes:
+    import gzip
+
+    return gzip.decompress(data)
+
+
 def _dump_entries(dump: bytes):
     """The (L-1, L) journal records a full dump carries."""
     import gzip
@@ -339,6 +345,7 @@ class Node:
 
     # Process crash: what PySyncObj handed the operating system survives.
     syncs_writes = True
+    store_class = KeyValueStore
 
     def __init__(self, node_id, members, config, rng, persisted) -> None:
         self.id = node_id
@@ -381,7 +388,7 @@ class Node:
                                on_connected=self._connected, on_disconnected=self._disconnected,
                                on_data=self._data)
         with self._driving():
-            self.obj = KeyValueStore(self, SimulatedPeer(node_id), [SimulatedPeer(peer) for peer in peers],
+            self.obj = self.store_class(self, SimulatedPeer(node_id), [SimulatedPeer(peer) for peer in peers],
                                      self.conf)
         self.raft_log = self.obj._SyncObj__raftLog
         assert self.raft_log is self.journal
