@@ -69,9 +69,16 @@ class PatchedNode(target.Node):
     store_class = _PatchedStore
 
     def __init__(self, node_id, members, config, rng, persisted) -> None:
+        compacted = False
         if 3 in self.fixes:
-            persisted = _compact_to_newer_dump(persisted)
+            restored = _compact_to_newer_dump(persisted)
+            compacted, persisted = restored is not persisted, restored
         super().__init__(node_id, members, config, rng, persisted)
+        if compacted:
+            # The first Ready writes the compaction to the disk: the dump as
+            # the snapshot and the meta record that starts the journal at it.
+            self.journal.prefix_changed = True
+            self.persisted_record = None
 
 
 def _compact_to_newer_dump(persisted):
