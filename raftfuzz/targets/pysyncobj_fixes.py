@@ -110,18 +110,19 @@ FixedNode = _variant("FixedNode", set(BUG_IDS))
 FIX_VARIANTS = {1: Fix1Node, 2: Fix2Node, 3: Fix3Node}
 
 
-def triage(data: bytes, *, max_steps: int | None = None) -> str:
+def triage(data: bytes, *, max_steps: int | None = None, known_violating: bool = False) -> str:
     """Which bug a crash input shows: "1", "2" or "3" when exactly that
     patch makes the run clean (several digits when more than one does),
     "1+2+3" when only all of them together do, "clean" when the unpatched
-    run does not violate at all, "unknown" otherwise."""
+    run does not violate at all (not checked when ``known_violating``, as
+    for an input from a crash report), "unknown" otherwise."""
     from raftfuzz.harness import Harness
 
     def violates(node_class) -> bool:
         harness = Harness.from_settings(node_class, target="triage", max_steps=max_steps, artifacts="/nonexistent")
         return harness.execute(data)[1].violation is not None
 
-    if not violates(target.Node):
+    if not known_violating and not violates(target.Node):
         return "clean"
     cleared = [bug for bug, variant in FIX_VARIANTS.items() if not violates(variant)]
     if cleared:
