@@ -215,7 +215,8 @@ def report(arguments) -> int:
             sha1 = report_json["input"]["sha1"]
             if sha1 not in cache:
                 cache[sha1] = triage(base64.b64decode(report_json["input"]["base64"]),
-                                     max_steps=report_json.get("max_steps"), known_violating=True)
+                                     max_steps=report_json.get("max_steps"),
+                                     expected=(report_json["violation"]["property"], report_json["violation"]["step"]))
                 cache_path.write_text(json.dumps(cache, indent=1))
             key = (cache[sha1], mode)
             counts[key] = counts.get(key, 0) + 1

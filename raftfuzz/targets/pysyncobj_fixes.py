@@ -110,21 +110,27 @@ FixedNode = _variant("FixedNode", set(BUG_IDS))
 FIX_VARIANTS = {1: Fix1Node, 2: Fix2Node, 3: Fix3Node}
 
 
-def triage(data: bytes, *, max_steps: int | None = None, known_violating: bool = False) -> str:
-    """Which bug a crash input shows: "1", "2" or "3" when exactly that
-    patch makes the run clean (several digits when more than one does),
-    "1+2+3" when only all of them together do, "clean" when the unpatched
-    run does not violate at all (not checked when ``known_violating``, as
-    for an input from a crash report), "unknown" otherwise."""
+def triage(data: bytes, *, max_steps: int | None = None, expected: tuple[str, int] | None = None) -> str:
+    """Which bug a crash input shows: the ids of the patches under which its
+    violation (``expected``: property and step, from its report; found by an
+    unpatched run when None) no longer happens, e.g. "1", or "13" when two
+    patches each remove it; "1+2+3" when only all patches together do;
+    "clean" when the unpatched run does not violate; "unknown" when even all
+    patches leave it (a new bug, or an adapter bug). A patch can let the run
+    go on to another bug later: that still counts as removing this one."""
     from raftfuzz.harness import Harness
 
-    def violates(node_class) -> bool:
+    def violation(node_class):
         harness = Harness.from_settings(node_class, target="triage", max_steps=max_steps, artifacts="/nonexistent")
-        return harness.execute(data)[1].violation is not None
+        found = harness.execute(data)[1].violation
+        return None if found is None else (found.property_name, found.step)
 
-    if not known_violating and not violates(target.Node):
-        return "clean"
-    cleared = [bug for bug, variant in FIX_VARIANTS.items() if not violates(variant)]
-    if cleared:
-        return "".join(str(bug) for bug in cleared)
-    return "unknown" if violates(FixedNode) else "1+2+3"
+    if expected is None:
+        expected = violation(target.Node)
+        if expected is None:
+            return "clean"
+    expected = tuple(expected)
+    removed = [bug for bug, variant in FIX_VARIANTS.items() if violation(variant) != expected]
+    if removed:
+        return "".join(str(bug) for bug in removed)
+    return "unknown" if violation(FixedNode) == expected else "1+2+3"
