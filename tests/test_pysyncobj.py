@@ -107,6 +107,14 @@ def test_no_wall_clock_or_global_random_reaches_pysyncobj(monkeypatch):
     assert result.steps > 1000
 
 
+def test_committed_pysyncobj_seeds_are_what_the_seed_script_writes(tmp_path):
+    from raftfuzz.seeds import pysyncobj_seed_schedules, write_seed_corpus
+
+    written = {path.name: path.read_bytes() for path in write_seed_corpus(tmp_path, pysyncobj_seed_schedules())}
+    committed = {path.name: path.read_bytes() for path in SEEDS.iterdir()}
+    assert committed == written, "run `python -m raftfuzz.seeds pysyncobj corpora/pysyncobj`"
+
+
 # ------------------------------------------------------------ TCP emulation
 
 def test_tcp_emulation_delivers_in_order_exactly_once_over_a_lossy_duplicating_reordering_wire():
