@@ -186,47 +186,109 @@ def coverage_findings(out: Path) -> list[dict]:
 
 
 def random_findings(out: Path) -> list[dict]:
-    """Random workers run side by side: a finding's campaign CPU time is the
-    sum over workers of their CPU time at that moment, estimated as the
-    worker's own CPU time times the number of workers (they run the same
-    loop at the same speed); executions likewise."""
+    """Random workers run side by side at the same speed, so a finding's
+    campaign CPU time and executions are its worker's times the number of
+    workers. Inputs past a worker's MAX_KEPT have no report; they are
+    regenerated from the worker's seed and run number when needed."""
     logs = sorted((out / "random").glob("worker-*.jsonl"))
     findings = []
     for log in logs:
         for line in log.read_text().splitlines():
             record = json.loads(line)
-            if "report" in record:
-                findings.append({"report": record["report"], "wall_s": record["wall_s"],
+            if "property" in record:
+                findings.append({"report": record.get("report"), "worker": record["worker"], "run": record["runs"],
+                                 "property": record["property"], "wall_s": record["wall_s"],
                                  "cpu_s": record["cpu_s"] * len(logs), "runs": record["runs"] * len(logs)})
     return findings
 
 
+def random_input_at(worker: int, run: int) -> bytes:
+    """The input random worker ``worker`` ran as its ``run``-th (from 1)."""
+    import random
+
+    from raftfuzz.schedule import random_input
+
+    generator = random.Random(worker)
+    for _ in range(run - 1):
+        random_input(generator)
+    return random_input(generator)
+
+
+def mode_totals(out: Path) -> dict:
+    usage = json.loads((out / "usage.json").read_text()) if (out / "usage.json").exists() else None
+    progress = [json.loads(line) for line in (out / "progress.jsonl").read_text().splitlines()]
+    last = progress[-1]
+    status = [line for line in (out / "coverage" / "fuzz.log").read_text(errors="replace").splitlines()
+              if re.match(r"#\d+: ", line)]
+    coverage_runs = int(re.match(r"#(\d+):", status[-1]).group(1)) if status else 0
+    random_runs = 0
+    for log in sorted((out / "random").glob("worker-*.jsonl")):
+        lines = [json.loads(line) for line in log.read_text().splitlines()]
+        random_runs += max((line.get("runs", 0) for line in lines), default=0)
+    cpu = usage["cpu_s"] if usage else {"coverage": last.get("coverage"), "random": last.get("random")}
+    return {"coverage": {"cpu_s": cpu["coverage"], "runs": coverage_runs},
+            "random": {"cpu_s": cpu["random"], "runs": random_runs}, "wall_s": last["wall_s"],
+            "final": usage is not None}
+
+
 def report(arguments) -> int:
-    from raftfuzz.targets.pysyncobj_fixes import triage
+    """Triages each mode's findings in the order they were found until every
+    bug id has been seen (a finding counts for bug k when exactly patch k
+    removes its violation), and prints the table."""
+    from raftfuzz.harness import Harness
+    from raftfuzz.target import load_target
+    from raftfuzz.targets.pysyncobj_fixes import BUG_IDS, triage
 
     out = Path(arguments.out)
     cache_path = out / "triage.json"
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
-    table: dict[tuple[str, str], dict] = {}
-    counts: dict[tuple[str, str], int] = {}
+    wanted = {str(bug) for bug in BUG_IDS}
+    first: dict[tuple[str, str], dict] = {}
+    triaged: dict[str, dict[str, int]] = {}
+    found: dict[str, int] = {}
     for mode, findings in (("coverage", coverage_findings(out)), ("random", random_findings(out))):
+        found[mode] = len(findings)
+        triaged[mode] = {}
+        seen: set[str] = set()
         for finding in sorted(findings, key=lambda finding: finding["cpu_s"]):
-            report_json = json.loads(Path(finding["report"]).read_text())
-            sha1 = report_json["input"]["sha1"]
-            if sha1 not in cache:
-                cache[sha1] = triage(base64.b64decode(report_json["input"]["base64"]),
-                                     max_steps=report_json.get("max_steps"),
-                                     expected=(report_json["violation"]["property"], report_json["violation"]["step"]))
+            if wanted <= seen:
+                break
+            if finding.get("report"):
+                report_json = json.loads(Path(finding["report"]).read_text())
+                data = base64.b64decode(report_json["input"]["base64"])
+                expected = (report_json["violation"]["property"], report_json["violation"]["step"])
+                max_steps = report_json.get("max_steps")
+            else:
+                data = random_input_at(finding["worker"], finding["run"])
+                harness = Harness.from_settings(load_target(TARGET), target=TARGET, artifacts=str(out / "regenerated"))
+                schedule, result = harness.execute(data)
+                assert result.violation is not None and result.violation.property_name == finding["property"]
+                import contextlib
+                import io
+
+                with contextlib.redirect_stderr(io.StringIO()):
+                    finding["report"] = str(harness.save_crash(data, schedule, result))
+                expected, max_steps = (result.violation.property_name, result.steps), None
+            key = f"{finding.get('report')}"
+            if key not in cache:
+                cache[key] = triage(data, max_steps=max_steps, expected=expected)
                 cache_path.write_text(json.dumps(cache, indent=1))
-            key = (cache[sha1], mode)
-            counts[key] = counts.get(key, 0) + 1
-            if key not in table:
-                table[key] = dict(finding, property=report_json["violation"]["property"], sha1=sha1)
-    print("| bug | mode | first: CPU s | executions | wall s | property | input | inputs found |")
-    print("|---|---|---|---|---|---|---|---|")
-    for (bug, mode), first in sorted(table.items()):
-        print(f"| {bug} | {mode} | {first['cpu_s']:.0f} | {first['runs']} | {first['wall_s']:.0f} | "
-              f"{first['property']} | {first['sha1'][:12]} | {counts[(bug, mode)]} |")
+            label = cache[key]
+            triaged[mode][label] = triaged[mode].get(label, 0) + 1
+            seen.add(label)
+            if (label, mode) not in first:
+                first[(label, mode)] = dict(finding, property=expected[0])
+    totals = mode_totals(out)
+    print(f"campaign: {totals['wall_s']:.0f} s wall" + ("" if totals["final"] else " (still running)"))
+    for mode in ("coverage", "random"):
+        print(f"- {mode}: {totals[mode]['cpu_s']:.0f} CPU s, {totals[mode]['runs']} executions, "
+              f"{found[mode]} violating inputs; triaged in order until every bug was seen: {triaged[mode]}")
+    print()
+    print("| bug | mode | CPU s to first | executions to first | wall s | property | crash report |")
+    print("|---|---|---|---|---|---|---|")
+    for (label, mode), finding in sorted(first.items()):
+        print(f"| {label} | {mode} | {finding['cpu_s']:.0f} | {finding['runs']} | {finding['wall_s']:.0f} | "
+              f"{finding['property']} | {Path(finding['report']).name} |")
     return 0
 
 
