@@ -15,9 +15,10 @@ environment for the same reason.
 --feedback picks what guides libFuzzer (raftfuzz/feedback.py,
 docs/feedback.md): coverage of the target's code, counters of abstract
 cluster states and transitions computed by the core, or both. With code
-coverage, only the target's module (and the reference node it may extend)
-is instrumented, so coverage describes the Raft code, not the simulator;
-with state alone nothing is instrumented.
+coverage, only the target's module (and the reference node it may extend,
+and any packages the target module declares in ``RAFTFUZZ_INSTRUMENT``, such
+as the library an adapter wraps) is instrumented, so coverage describes the
+Raft code, not the simulator; with state alone nothing is instrumented.
 Crashes land in ``artifacts/`` unless ``-artifact_prefix`` says otherwise.
 
 With ``BUCKET_NAME`` (or ``RAFTFUZZ_STORE_DIR``) set, the corpus is pulled
@@ -149,13 +150,49 @@ def _harness(artifacts: str, *, instrument: bool):
 
     spec = target_spec()
     target_module, _ = split_target(spec)
-    packages = sorted({"raftfuzz", target_module.partition(".")[0]})
     if instrument:
+        declared = declared_instrumentation(target_module)
+        packages = sorted({"raftfuzz", target_module.partition(".")[0], *declared})
+        extra = f"; packages it declares: {', '.join(declared)}" if declared else ""
+        print(f"raftfuzz: instrumenting the target module {target_module}{extra}", file=sys.stderr)
         with atheris.instrument_imports(include=packages):
             node_class = load_target(spec)
     else:
         node_class = load_target(spec)
     return Harness.from_settings(node_class, target=spec, artifacts=artifacts)
+
+
+# A target module that wraps a library outside its own package names the
+# library's packages here, e.g. RAFTFUZZ_INSTRUMENT = ("pysyncobj",), so that
+# coverage describes the library (raftfuzz/targets/pysyncobj.py does).
+INSTRUMENT_DECLARATION = "RAFTFUZZ_INSTRUMENT"
+
+
+def declared_instrumentation(module_name: str) -> tuple[str, ...]:
+    """The packages a target module declares in ``RAFTFUZZ_INSTRUMENT``,
+    read from its source without importing it: whatever is imported before
+    the instrumentation starts would not be instrumented."""
+    import ast
+    import importlib.util
+
+    # Any failure here (a missing module, a parent package that raises, a
+    # file that does not parse) is left to load_target, which reports it in
+    # one line; without a readable declaration nothing extra is instrumented.
+    try:
+        spec = importlib.util.find_spec(module_name)
+        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+            return ()
+        with open(spec.origin, encoding="utf-8") as source:
+            tree = ast.parse(source.read(), spec.origin)
+        for statement in tree.body:
+            if (isinstance(statement, ast.Assign) and len(statement.targets) == 1
+                    and isinstance(statement.targets[0], ast.Name)
+                    and statement.targets[0].id == INSTRUMENT_DECLARATION):
+                value = ast.literal_eval(statement.value)
+                return tuple(sorted({str(name).partition(".")[0] for name in value}))
+    except Exception:
+        return ()
+    return ()
 
 
 if __name__ == "__main__":

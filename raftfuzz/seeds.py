@@ -153,14 +153,76 @@ def seed_schedules() -> dict[str, Schedule]:
     return seeds
 
 
-def write_seed_corpus(directory: Path) -> list[Path]:
+# ------------------------------------------------------ per-target seeds
+#
+# A target with its own corpus directory (corpora/<name>/, apart from
+# corpus/ so that libFuzzer, which reads corpus directories recursively,
+# does not mix them). The scenarios are generic, as above; only the timing
+# and the snapshot threshold suit the target. Regenerate with
+# ``python -m raftfuzz.seeds pysyncobj corpora/pysyncobj``.
+
+def pysyncobj_seed_schedules() -> dict[str, Schedule]:
+    """Seeds for raftfuzz.targets.pysyncobj. PySyncObj drops a silent
+    connection after 5 election timeouts and reconnects after 7, so faults
+    last long enough for connections to drop and come back; small snapshot
+    thresholds make its log compaction (and snapshot transfer) part of
+    ordinary runs."""
+    base = dict(election_timeout_ticks=6, heartbeat_ticks=1, client_count=2, write_per_256=192,
+                key_count=2, client_think_ticks=2, snapshot_threshold=8)
+    leader = leader_selector(3)
+    return {
+        "pso-quiet-3": Schedule(seed=101, **base),
+        "pso-quiet-5-lossy": Schedule(seed=102, node_count=5, loss_per_256=24, duplicate_per_256=24,
+                                      latency_max_us=12_000, **base),
+        "pso-crash-restart-during-replication": Schedule(seed=103, **base, events=_events(
+            (30, Verb.CRASH, 2), (60, Verb.RESTART, 2), (90, Verb.CRASH, leader), (120, Verb.RESTART, 0),
+            (121, Verb.RESTART, 1), (122, Verb.RESTART, 2), (150, Verb.CRASH, 1), (180, Verb.RESTART, 1))),
+        "pso-snapshot-then-crash": Schedule(seed=104, crash_after_sync_per_256=6, restart_after_ticks=8,
+                                            **{**base, "snapshot_threshold": 4}, events=_events(
+            (100, Verb.CRASH, leader), (130, Verb.RESTART, EARLIEST_CRASHED), (200, Verb.SKEW, 0, 0, 128))),
+        "pso-follower-behind-snapshots": Schedule(seed=105, **{**base, "snapshot_threshold": 4}, events=_events(
+            (20, Verb.ISOLATE, 2), (120, Verb.HEAL_ALL), (130, Verb.CRASH, leader), (160, Verb.RESTART, EARLIEST_CRASHED))),
+        "pso-leader-isolation": Schedule(seed=106, node_count=5, **base, events=_events(
+            (30, Verb.ISOLATE, leader_selector(5)), (100, Verb.HEAL_ALL), (130, Verb.ISOLATE, leader_selector(5)),
+            (200, Verb.HEAL_ALL))),
+        "pso-flapping-links": Schedule(seed=107, **base, events=_events(
+            *[(10 + 8 * i, Verb.PARTITION if i % 2 == 0 else Verb.HEAL, i % 3, (i + 1) % 3) for i in range(28)])),
+        "pso-one-way-leader": Schedule(seed=108, **base, events=_events(
+            (40, Verb.ONE_WAY, leader, 1), (41, Verb.ONE_WAY, leader, 2), (120, Verb.HEAL_ALL))),
+        "pso-crash-majority": Schedule(seed=109, node_count=5, **base, events=_events(
+            (40, Verb.CRASH, 0), (41, Verb.CRASH, 1), (42, Verb.CRASH, 2), (90, Verb.RESTART, 0),
+            (91, Verb.RESTART, 1), (92, Verb.RESTART, 2))),
+        "pso-pause-leader": Schedule(seed=110, **base, events=_events(
+            (40, Verb.PAUSE, leader), (110, Verb.RESUME, 0), (111, Verb.RESUME, 1), (112, Verb.RESUME, 2))),
+        "pso-clock-skew": Schedule(seed=111, **base, events=_events(
+            (1, Verb.SKEW, 0, 0, 70), (1, Verb.SKEW, 1, 0, 180), (150, Verb.SKEW, 0, 0, 128),
+            (150, Verb.SKEW, 1, 0, 128))),
+        "pso-crash-after-sync-5": Schedule(seed=112, node_count=5, crash_after_sync_per_256=4,
+                                           restart_after_ticks=6, **base, events=_events((220, Verb.SKEW, 0, 0, 128))),
+    }
+
+
+TARGET_SEEDS = {"pysyncobj": pysyncobj_seed_schedules}
+
+
+def write_seed_corpus(directory: Path, schedules: dict[str, Schedule] | None = None) -> list[Path]:
     """Writes each seed as ``<sha1>`` (libFuzzer's corpus naming)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
-    for schedule in seed_schedules().values():
+    for schedule in (seed_schedules() if schedules is None else schedules).values():
         data = encode(schedule)
         path = directory / input_sha1(data)
         path.write_bytes(data)
         paths.append(path)
     return paths
+
+
+if __name__ == "__main__":  # python -m raftfuzz.seeds TARGET DIRECTORY
+    import sys
+
+    if len(sys.argv) != 3 or sys.argv[1] not in TARGET_SEEDS:
+        print(f"usage: python -m raftfuzz.seeds {{{','.join(TARGET_SEEDS)}}} DIRECTORY", file=sys.stderr)
+        raise SystemExit(2)
+    written = write_seed_corpus(Path(sys.argv[2]), TARGET_SEEDS[sys.argv[1]]())
+    print(f"wrote {len(written)} seeds to {sys.argv[2]}")
