@@ -45,12 +45,14 @@ COPY csrc/ csrc/
 COPY docs/core.md docs/core.md
 COPY raftfuzz/ raftfuzz/
 # One wheel for raftfuzz (with the compiled core) and one for every
-# dependency, so the runtime stage installs offline. setup.py turns a failed
+# dependency, the shipped PySyncObj target's included
+# (RAFTFUZZ_TARGET=raftfuzz.targets.pysyncobj:Node), so the runtime stage
+# installs offline. setup.py turns a failed
 # compile into a warning (right for a laptop, wrong for an image), and pip
 # hides the compiler's output unless verbose, so the build is logged in full
 # and, when the wheel lacks the extension, the compiler's own error lines
 # are shown before the build fails.
-RUN /opt/venv/bin/pip wheel --verbose --wheel-dir /wheels . > /tmp/wheel.log 2>&1 \
+RUN /opt/venv/bin/pip wheel --verbose --wheel-dir /wheels '.[pysyncobj]' > /tmp/wheel.log 2>&1 \
         || { tail -n 80 /tmp/wheel.log; exit 1; }; \
     /opt/venv/bin/python -c "import glob, sys, zipfile; \
 names = zipfile.ZipFile(glob.glob('/wheels/raftfuzz-*.whl')[0]).namelist(); \
@@ -70,8 +72,8 @@ RUN useradd --uid 10001 --user-group --home-dir /work --create-home --shell /usr
 # the builder resolved are installed.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     python3 -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /wheels raftfuzz \
-    && /opt/venv/bin/python -c "from raftfuzz import core_c"
+    && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /wheels 'raftfuzz[pysyncobj]' \
+    && /opt/venv/bin/python -c "from raftfuzz import core_c; import raftfuzz.targets.pysyncobj"
 ENV PATH=/opt/venv/bin:${PATH} \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

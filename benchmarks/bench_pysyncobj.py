@@ -122,7 +122,8 @@ def run(arguments) -> int:
     (out / "started.json").write_text(json.dumps({"epoch": time.time(), "cpu_seconds": arguments.cpu_seconds,
                                                   "workers": arguments.workers}))
     processes = {"coverage": [subprocess.Popen(
-        [sys.executable, "-m", "raftfuzz.atheris_main", f"--target={TARGET}", str(out / "coverage" / "corpus"),
+        [sys.executable, "-m", "raftfuzz.atheris_main", f"--target={TARGET}", f"--feedback={arguments.feedback}",
+         str(out / "coverage" / "corpus"),
          str(SEEDS), f"-fork={arguments.workers}", "-ignore_crashes=1", f"-max_total_time={arguments.wall_seconds}",
          f"-artifact_prefix={out / 'coverage' / 'artifacts'}/", "-print_final_stats=1"],
         cwd=REPO, env=environment, stdout=open(out / "coverage" / "fuzz.log", "w"), stderr=subprocess.STDOUT,
@@ -302,6 +303,8 @@ def main() -> int:
         command.add_argument("--wall-seconds", type=int, default=5400)
         command.add_argument("--workers", type=int, default=2)
         command.add_argument("--seed", type=int, default=1)
+        # The campaign in docs/findings ran with code coverage of PySyncObj.
+        command.add_argument("--feedback", default="code", choices=("code", "state", "code+state"))
     arguments = parser.parse_args()
     if arguments.command == "random-worker":
         return random_worker(arguments)

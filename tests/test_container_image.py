@@ -28,6 +28,7 @@ BASE_PACKAGES = "python3,python3-venv,python3-pip,ca-certificates"
 MIRROR = os.environ.get("RAFTFUZZ_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 CRASH = REPO / "tests" / "data" / "canary-leader-completeness.json"
+PYSYNCOBJ_CRASH = REPO / "docs" / "findings" / "pysyncobj-1.crash.json"
 # Limits on each step, generous for a 2-core machine under load (measured
 # there: debootstrap ~4 min, import ~1 min, build ~6 min).
 DEBOOTSTRAP_SECONDS = 1200
@@ -114,6 +115,18 @@ def test_reproduce_the_committed_crash(image):
     assert "reproduced: same property, step and trace hash" in output
     if commit:
         assert f"commit={commit}" in output  # the build argument reached RAFTFUZZ_COMMIT
+
+
+def test_reproduce_a_pysyncobj_finding(image):
+    """The shipped PySyncObj target is in the image (RAFTFUZZ_TARGET)."""
+    podman, name, _ = image
+    result = podman.run(name, environment={"FUZZ_MODE": "reproduce", "FUZZ_FILE": "/data/crash.json",
+                                           "RAFTFUZZ_LOG": "none",
+                                           "RAFTFUZZ_TARGET": "raftfuzz.targets.pysyncobj:Node"},
+                        volumes=[f"{PYSYNCOBJ_CRASH}:/data/crash.json:ro"])
+    output = result.stdout.decode() + result.stderr.decode()
+    assert result.returncode == 3, output
+    assert "reproduced: same property, step and trace hash" in output
 
 
 def test_fuzz_stops_cleanly_at_its_budget(image):

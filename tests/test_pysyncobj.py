@@ -225,7 +225,7 @@ def test_random_mode_runs_pysyncobj(tmp_path):
 
 def test_coverage_guided_mode_instruments_pysyncobj_itself(tmp_path):
     (tmp_path / "corpus").mkdir()
-    fuzz = run_cli("raftfuzz.atheris_main", f"--target={TARGET}", str(tmp_path / "corpus"),
+    fuzz = run_cli("raftfuzz.atheris_main", f"--target={TARGET}", "--feedback=code", str(tmp_path / "corpus"),
                    str(quiet_seed(tmp_path)), "-runs=6", "-seed=3", f"-artifact_prefix={tmp_path}/artifacts/",
                    timeout=300)
     assert fuzz.returncode in (0, 77), fuzz.stderr[-3000:]
@@ -238,7 +238,7 @@ def test_coverage_guided_mode_instruments_pysyncobj_itself(tmp_path):
 @pytest.mark.slow
 def test_jobs_mode_runs_pysyncobj_in_parallel_jobs(tmp_path):
     (tmp_path / "corpus").mkdir()
-    fuzz = run_cli("raftfuzz.atheris_main", f"--target={TARGET}", str(tmp_path / "corpus"),
+    fuzz = run_cli("raftfuzz.atheris_main", f"--target={TARGET}", "--feedback=code", str(tmp_path / "corpus"),
                    str(quiet_seed(tmp_path)), "-jobs=2", "-workers=2", "-runs=4", "-seed=4",
                    f"-artifact_prefix={tmp_path}/artifacts/", cwd=tmp_path, timeout=400)
     logs = sorted(tmp_path.glob("fuzz-*.log"))

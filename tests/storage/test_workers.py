@@ -164,7 +164,7 @@ def test_a_bucket_that_dies_mid_run_costs_log_lines_not_crashes(crash_report, tm
         process = start_worker(worker, REFERENCE, REPO / "corpus", 3, environment)
         log = worker / "worker.log"
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and "INFO: Instrumenting" not in log.read_text():
+        while time.monotonic() < deadline and "raftfuzz: feedback=" not in log.read_text():
             time.sleep(0.2)
         emulator.stop()
         template, _ = crash_report
