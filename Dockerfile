@@ -52,7 +52,7 @@ COPY raftfuzz/ raftfuzz/
 # hides the compiler's output unless verbose, so the build is logged in full
 # and, when the wheel lacks the extension, the compiler's own error lines
 # are shown before the build fails.
-RUN /opt/venv/bin/pip wheel --verbose --wheel-dir /wheels '.[pysyncobj]' > /tmp/wheel.log 2>&1 \
+RUN /opt/venv/bin/pip wheel --verbose --use-pep517 --wheel-dir /wheels '.[pysyncobj]' > /tmp/wheel.log 2>&1 \
         || { tail -n 80 /tmp/wheel.log; exit 1; }; \
     /opt/venv/bin/python -c "import glob, sys, zipfile; \
 names = zipfile.ZipFile(glob.glob('/wheels/raftfuzz-*.whl')[0]).namelist(); \

@@ -337,3 +337,20 @@ def test_pysyncobj_with_the_three_bugs_patched_is_silent_on_random_schedules():
         if result.violation is not None:
             violations.append((data.hex(), str(result.violation)))
     assert not violations, violations[:3]
+
+
+def test_a_compaction_and_a_newer_dump_in_one_tick_restore_exactly():
+    """Adapter bug found by the second random run (fixed): when PySyncObj
+    compacted its journal to one dump in the tick in which it wrote the next,
+    the adapter handed the newer dump to the disk as the snapshot, so a
+    restart found the journal's start neither on the disk nor in the dump
+    (a NodePanic in restore_journal). The disk now gets the dump the journal
+    was compacted to, and the newer one stays an uncompacted dump."""
+    from raftfuzz.harness import Harness
+    from raftfuzz.targets.pysyncobj import Node
+
+    data = (REPO / "tests" / "data" / "pysyncobj-compaction-and-new-dump.bin").read_bytes()
+    harness = Harness.from_settings(Node, target=TARGET, max_steps=5000, artifacts="/nonexistent")
+    result = harness.execute(data)[1]
+    assert result.violation is None, result.violation
+    assert result.ended_by == "quiet_end"

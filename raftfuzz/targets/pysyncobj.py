@@ -455,11 +455,13 @@ class Node:
         journal = self.journal
         ready = Ready()
         if journal.prefix_changed:
-            # Compacted to the dump (or cleared and reloaded from it): the
-            # dump is now the snapshot the journal continues.
-            ready.snapshot = _snapshot_of_dump(self.files.dump())
+            # Compacted to a dump (or cleared and reloaded from it): that
+            # dump is now the snapshot the journal continues. A dump the
+            # serializer wrote after it stays a newer, uncompacted dump.
+            dump = self.files.dump_starting_at(journal.records[0][1], _dump_entries)
+            ready.snapshot = _snapshot_of_dump(dump)
             journal.prefix_changed = False
-            self.files.dump_replaced = False
+            self.files.dump_replaced = dump != self.files.dump()
         record = self._stored_record()
         if record != self.persisted_record:
             ready.hard_state = record

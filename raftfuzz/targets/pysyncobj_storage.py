@@ -41,6 +41,9 @@ from raftfuzz.messages import Snapshot
 
 DUMP_FILE = "fulldump.bin"
 JOURNAL_FILE = "journal.bin"
+# How many recent dumps SimulatedFiles remembers: a compaction lags the
+# dump it belongs to by at most one newer dump.
+DUMP_HISTORY = 3
 NO_OP = b"\x01"  # _bchr(_COMMAND_TYPE.NO_OP): the entry every journal starts with
 
 
@@ -150,6 +153,11 @@ class SimulatedFiles:
     def __init__(self, dump: bytes | None) -> None:
         self.files: dict[str, bytes] = {} if dump is None else {DUMP_FILE: dump}
         self.dump_replaced = False  # the dump file was renamed over since the last take
+        # The dumps renamed into place, oldest first (a few suffice): a
+        # compaction can complete for one dump in the same tick in which the
+        # serializer writes the next one, and the disk must then get the dump
+        # the journal was compacted to, not the newest file.
+        self.dumps: list[bytes] = [] if dump is None else [dump]
 
     def open(self, path, mode="r", *args, **kwargs):
         if "w" in mode:
@@ -162,12 +170,21 @@ class SimulatedFiles:
         self.files[destination] = self.files.pop(source)
         if destination == DUMP_FILE:
             self.dump_replaced = True
+            self.dumps = [*self.dumps[-(DUMP_HISTORY - 1):], self.files[destination]]
 
     def isfile(self, path) -> bool:
         return path in self.files
 
     def dump(self) -> bytes | None:
         return self.files.get(DUMP_FILE)
+
+    def dump_starting_at(self, index: int, entries_of) -> bytes | None:
+        """The newest dump whose two journal records start at ``index``
+        (``entries_of`` reads them), or the current dump if none does."""
+        for dump in reversed(self.dumps):
+            if entries_of(dump)[0][1] == index:
+                return dump
+        return self.dump()
 
 
 class _ReadFile:
