@@ -90,7 +90,12 @@ def _compact_to_newer_dump(persisted):
     if not isinstance(meta, StoredMeta) or meta.newer_dump is None:
         return persisted
     first, last = target._dump_entries(meta.newer_dump)
+    # What the journal file holds: the disk's entries, and the two the last
+    # compaction kept, which the simulator dropped with the snapshot that
+    # covers them (restore_journal reads them back from that snapshot's dump).
     held = {(entry.index, entry.term) for entry in persisted.entries}
+    if persisted.snapshot is not None:
+        held |= {(record[1], record[2]) for record in target._dump_entries(persisted.snapshot.dump)}
     if (first[1], first[2]) not in held or (last[1], last[2]) not in held:
         return persisted
     snapshot = target._snapshot_of_dump(meta.newer_dump)
