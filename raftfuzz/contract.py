@@ -69,18 +69,17 @@ def _show(value) -> str:
 def diagnose(simulation, error: BaseException) -> Violation:
     """The finding for ``error``, which escaped ``simulation`` (None when the
     cluster was still being built)."""
-    if not isinstance(error, (Exception, SystemExit)):  # GeneratorExit and the like
+    if not isinstance(error, Exception):  # SystemExit, GeneratorExit and the like
         node_id = _node_of(error)
+        who = "a node" if node_id is None else f"n{node_id}"
+        nodes = () if node_id is None else (node_id,)
+        if isinstance(error, SystemExit):
+            return contract_violation(
+                "no-exit", f"{who} raised SystemExit({error.code!r}) ({_where(error)}); a node must never "
+                f"end the process: raise an ordinary exception for a state it believes impossible", nodes=nodes)
         return contract_violation(
-            "exception-type", f"{'n%d' % node_id if node_id is not None else 'a node'} raised "
-            f"{type(error).__name__} ({_where(error)}), which is not an Exception; a node must raise "
-            f"Exception subclasses", nodes=() if node_id is None else (node_id,))
-    if isinstance(error, SystemExit):
-        node_id = _node_of(error)
-        return contract_violation(
-            "no-exit", f"{'n%d' % node_id if node_id is not None else 'a node'} raised SystemExit({error.code!r}) "
-            f"({_where(error)}); a node must never end the process: raise an ordinary exception "
-            f"for a state it believes impossible", nodes=() if node_id is None else (node_id,))
+            "exception-type", f"{who} raised {type(error).__name__} ({_where(error)}), which is not an "
+            f"Exception; a node must raise Exception subclasses", nodes=nodes)
     from raftfuzz.simulator import HarnessError
 
     if isinstance(error, HarnessError):

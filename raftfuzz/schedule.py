@@ -18,14 +18,15 @@ fault events. Every fault verb has an inverse that undoes it:
 | link      | src → dst, quality | link with quality 0  |
 | campaign  | node               | ends by itself (below), or heal_all |
 
-``campaign`` steers an election through the network alone, so it works for
-every target: the links *into* the node are cut (those that are up), so it
-stops hearing from the leader, its election timer runs out and it stands
-for election (becomes a candidate or pre-candidate) with its next term;
-then, one lookahead later, the links it cut reopen, so the votes reach it.
-Its log decides whether it wins, as in any election. A campaign is skipped
-for a node that is down or already leader, and ends early when the node
-crashes, when another fault sets one of its cut links, or at the heal.
+``campaign`` steers the next election to a node through the network and the
+clocks alone, so it works for every target: the current leader's links to
+the other nodes are cut (those that are up), so its heartbeats stop and no
+log moves on, and the node's clock runs 4 times fast, so its election timer
+runs out first. Its log decides whether it wins, as in any election. The
+campaign ends, and the cut links reopen and the clock is back, when the node
+is leader, after 4 election timeouts, when the node crashes, or at the heal;
+a fault that sets one of the cut links takes that link over. A campaign is
+skipped for a node that is down or already leader, or while another runs.
 
 A node argument names a node by index, or by role at the moment the fault
 fires: ``LEADER`` (the live leader of the highest term), ``EARLIEST_CRASHED``

@@ -6,8 +6,8 @@ queue) and releasing it (they arrive in order), crashes (the node object is
 dropped and unsynced disk writes are lost) and restarts (the node is rebuilt
 from its disk), pauses and resumes, clock skew (a node's tick interval), and
 per-link degradation (extra loss, duplication, delay), and campaigns (the
-links into a node are cut until it stands for election; raftfuzz.schedule).
-The background network
+leader's links are cut and one node's clock runs fast until that node leads
+or the campaign times out; raftfuzz.schedule). The background network
 applies the schedule's loss, duplication and latency range to every message.
 One tick after the last fault every link is healed and made reliable (no
 loss, duplication or extra delay), every crashed node restarted and every
