@@ -4,6 +4,9 @@
     raftfuzz random [--runs N] [--seconds S]    random schedules, no feedback
     raftfuzz replay FILE [--log-level L]        crash-<sha1>.json or a raw input (or gs://...)
     raftfuzz decode FILE                        print the schedule an input means
+    raftfuzz shrink REPORT [-o OUT]             the simplest schedule with the same finding
+    raftfuzz explain REPORT [-o run.html]       what happened: a summary, an HTML diagram, ShiViz
+    raftfuzz regress DIR|gs://...               replay every report: still failing, fixed, different
     raftfuzz seed-corpus DIR                    write the built-in seed corpus
     raftfuzz corpus pull|push|prune ...         the shared corpus (BUCKET_NAME)
     raftfuzz crashes list|fetch|push ...        shared crash reports
@@ -103,7 +106,40 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--target", help="node class as package.module:Class (default: the reference node)")
 
     storage_cli.add_parsers(commands, target_option)
+    _finding_parsers(commands, target_option)
     return parser
+
+
+def _finding_parsers(commands, target_option) -> None:
+    """shrink, explain and regress: what to do with a finding once it is found."""
+    from raftfuzz.shrink import DEFAULT_MAX_RUNS, DEFAULT_SECONDS
+
+    shrink = commands.add_parser("shrink", help="shrink a crash report's schedule, keeping its signature")
+    target_option(shrink)
+    shrink.add_argument("report", help="crash-<sha1>.json")
+    shrink.add_argument("-o", "--output", help="a directory (crash-<sha1>{,.json} in it) or a .json path "
+                                               "(default: beside REPORT)")
+    shrink.add_argument("--seconds", type=float, default=DEFAULT_SECONDS,
+                        help=f"time budget (default {DEFAULT_SECONDS:g})")
+    shrink.add_argument("--max-runs", type=int, default=DEFAULT_MAX_RUNS,
+                        help=f"run budget (default {DEFAULT_MAX_RUNS})")
+    shrink.add_argument("--core", choices=core_module.CORE_NAMES, help="simulation core (env RAFTFUZZ_CORE)")
+
+    explain = commands.add_parser("explain", help="what a crash report's run did: text, HTML or ShiViz")
+    target_option(explain)
+    explain.add_argument("report", help="crash-<sha1>.json")
+    explain.add_argument("-o", "--output", help="write the page (or ShiViz log) here; without it a "
+                                                "plain-text summary is printed")
+    explain.add_argument("--format", choices=("html", "shiviz"), default="html",
+                         help="what -o writes (default html)")
+    explain.add_argument("--core", choices=core_module.CORE_NAMES, help="simulation core (env RAFTFUZZ_CORE)")
+
+    regress = commands.add_parser("regress", help="replay every report in a directory or bucket prefix")
+    target_option(regress)
+    regress.add_argument("source", help="a directory of crash-<sha1>.json reports, or gs://BUCKET/PREFIX")
+    regress.add_argument("--expect", choices=("fixed", "failing"), default="fixed",
+                         help="exit 0 when every report is fixed (default), or when every one still fails")
+    regress.add_argument("--core", choices=core_module.CORE_NAMES, help="simulation core (env RAFTFUZZ_CORE)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,6 +176,18 @@ def _dispatch(arguments) -> int:
         return _replay(arguments, Path(arguments.file))
     if arguments.command in ("corpus", "crashes", "sync"):
         return storage_cli.dispatch(arguments)
+    if arguments.command == "shrink":
+        from raftfuzz.shrink import run_shrink
+
+        return run_shrink(arguments)
+    if arguments.command == "explain":
+        from raftfuzz.explain import run_explain
+
+        return run_explain(arguments)
+    if arguments.command == "regress":
+        from raftfuzz.regress import run_regress
+
+        return run_regress(arguments)
     if arguments.command == "decode":
         from raftfuzz.report import load_report, looks_like_report, read_crash_file
         from raftfuzz.schedule import decode
