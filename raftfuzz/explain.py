@@ -92,8 +92,9 @@ class Explained:
         return intervals
 
     def entry_differences(self) -> list[str]:
-        """Committed entries that a live node, at the end, has lost or holds
-        with another term (what LeaderCompleteness or StateMachineSafety see)."""
+        """Committed entries that a live node holds, at the end, with another
+        term: what it lost (overwritten) or would apply differently. A node
+        that is merely behind, or compacted them away, is not listed."""
         simulation = self.simulation
         if simulation is None:
             return []
@@ -105,16 +106,15 @@ class Explained:
             differ = []
             try:
                 start, last = node.log_start(), node.last_index()
-                for index in range(max(1, start), len(committed)):
-                    held = node.term_at(index) if index <= last else None
-                    if committed[index] is not None and held != committed[index]:
-                        differ.append(f"{index} (committed in term {committed[index]}, "
-                                      f"{'missing' if held is None else f'term {held} here'})")
+                for index in range(max(1, start), min(last, len(committed) - 1) + 1):
+                    held = node.term_at(index)
+                    if committed[index] is not None and held is not None and held != committed[index]:
+                        differ.append(f"{index} (committed in term {committed[index]}, term {held} here)")
             except Exception:  # a target whose log cannot be read here
                 continue
             if differ:
                 shown = ", ".join(differ[:4]) + (f" and {len(differ) - 4} more" if len(differ) > 4 else "")
-                lines.append(f"n{node.id} lacks committed entries: {shown}")
+                lines.append(f"n{node.id} holds committed entries with another term: {shown}")
         return lines
 
     def summary(self) -> list[str]:
