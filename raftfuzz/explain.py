@@ -220,10 +220,10 @@ class Explained:
         events = []
         order = 0
         for message in record.messages:
-            events.append((message.sent_us, order, message.src, f"send {message.label}", ("send", message)))
+            events.append((message.sent_us, order, message.src, f"send m{message.message_id} {message.label}", ("send", message)))
             order += 1
             for delivered in message.delivered_us:
-                events.append((delivered, order, message.dst, f"receive {message.label}", ("receive", message)))
+                events.append((delivered, order, message.dst, f"receive m{message.message_id} {message.label}", ("receive", message)))
                 order += 1
         for node_id, states in enumerate(record.node_states):
             for state in states[1:]:
