@@ -84,7 +84,8 @@ def regress_one(path: Path, explicit_target: str | None = None) -> Verdict:
         return Verdict(path, DIFFERENT, f"{found} at step {violation.step} (report: {recorded})")
     exact = (violation.step == report["violation"].get("step")
              and result.trace_hash == report["run"].get("trace_hash"))
-    how = "exact replay" if exact else f"another path: step {violation.step}, report step {report['violation'].get('step')}"
+    how = "exact replay" if exact else (f"another path: step {violation.step} (report: step "
+                                        f"{report['violation'].get('step')}), another trace")
     return Verdict(path, STILL_FAILING, f"{found} ({how})")
 
 
