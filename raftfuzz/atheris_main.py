@@ -2,7 +2,7 @@
 
     python -m raftfuzz.atheris_main [--target=pkg.module:Class] [--max-steps=N]
                                     [--core=c|python] [--mutator=schedule|bytes]
-                                    [--feedback=code|state|code+state]
+                                    [--feedback=code|state|code+state] [--shrink-seconds=S]
                                     CORPUS_DIR... [libFuzzer flags]
     python -m raftfuzz.atheris_main artifacts/crash-<sha1>     # replay one input
 
@@ -20,6 +20,9 @@ and any packages the target module declares in ``RAFTFUZZ_INSTRUMENT``, such
 as the library an adapter wraps) is instrumented, so coverage describes the
 Raft code, not the simulator; with state alone nothing is instrumented.
 Crashes land in ``artifacts/`` unless ``-artifact_prefix`` says otherwise.
+``--shrink-seconds=S`` (off by default) shrinks a new crash for up to S
+seconds before it is saved and uploaded (raftfuzz.shrink), and keeps the
+original report beside the shrunk one.
 
 With ``BUCKET_NAME`` (or ``RAFTFUZZ_STORE_DIR``) set, the corpus is pulled
 from the shared store first, new entries and crash reports are pushed while
@@ -32,7 +35,8 @@ import sys
 from raftfuzz.violations import EXIT_USAGE
 
 _OWN_FLAGS = {"--target": "RAFTFUZZ_TARGET", "--max-steps": "MAX_STEPS", "--core": "RAFTFUZZ_CORE",
-              "--mutator": "RAFTFUZZ_MUTATOR", "--feedback": "RAFTFUZZ_FEEDBACK"}
+              "--mutator": "RAFTFUZZ_MUTATOR", "--feedback": "RAFTFUZZ_FEEDBACK",
+              "--shrink-seconds": "RAFTFUZZ_SHRINK_SECONDS"}
 # "schedule": structure-aware mutations half of the time (raftfuzz.schedule_mutator);
 # "bytes": libFuzzer's byte mutations only.
 MUTATORS = ("schedule", "bytes")
@@ -82,6 +86,9 @@ def main(argv: list[str] | None = None) -> None:
         from raftfuzz import feedback
 
         mode = feedback.feedback_mode()
+        from raftfuzz.shrink import save_shrunk_crash, shrink_seconds_setting
+
+        shrink_seconds = shrink_seconds_setting()  # --shrink-seconds: shrink a new crash before it is saved
         features = feedback.state_features() if feedback.uses_state(mode) else 0
         artifacts, libfuzzer = _artifact_directory(libfuzzer)
         from raftfuzz.fuzz_supervisor import supervise, wants_sync
@@ -122,7 +129,10 @@ def main(argv: list[str] | None = None) -> None:
             start_feedback()
         schedule, result = harness.execute(data)
         if result.violation is not None:
-            harness.save_crash(data, schedule, result)
+            if shrink_seconds:
+                save_shrunk_crash(harness, data, schedule, result, shrink_seconds)
+            else:
+                harness.save_crash(data, schedule, result)
             raise result.violation
 
     mutator = {}

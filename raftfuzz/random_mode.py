@@ -52,7 +52,11 @@ def run_random(arguments) -> int:
             if violation is None:
                 continue
             key = signature(violation, harness.target)
-            if key not in signatures:
+            if key not in signatures and arguments.shrink_seconds:
+                from raftfuzz.shrink import save_shrunk_crash
+
+                save_shrunk_crash(harness, data, schedule, result, arguments.shrink_seconds)
+            elif key not in signatures:
                 harness.save_crash(data, schedule, result)
             signatures[key] = signatures.get(key, 0) + 1
             first_exit_code = first_exit_code or violation.exit_code

@@ -421,3 +421,65 @@ def run_shrink(arguments) -> int:
     return EXIT_OK
 
 
+
+
+# ------------------------------------------------------------ fuzz mode hook
+
+SHRINK_SECONDS_ENV = "RAFTFUZZ_SHRINK_SECONDS"
+
+
+def shrink_seconds_setting(value: str | None = None) -> float:
+    """``--shrink-seconds`` / RAFTFUZZ_SHRINK_SECONDS: 0 (the default) means
+    a new crash is saved as found; SettingsError for anything but a number >= 0."""
+    import os
+
+    from raftfuzz.harness import SettingsError
+
+    value = os.environ.get(SHRINK_SECONDS_ENV, "") if value is None else value
+    if value in ("", None):
+        return 0.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 3600:
+        raise SettingsError(f"{SHRINK_SECONDS_ENV}={value!r} is not a number of seconds in 0..3600; "
+                            f"set e.g. --shrink-seconds 10, or 0 to save crashes unshrunk")
+    return seconds
+
+
+def save_shrunk_crash(harness: Harness, data: bytes, schedule, result, seconds: float) -> Path | None:
+    """Fuzz mode with --shrink-seconds: saves a new crash shrunk, and the
+    original beside it. Nothing is lost on the way: the original's raw input
+    is written first (a kill during the shrink leaves it for the spool's
+    report rebuilding), then the shrunk report (so the uploader, oldest
+    first, sends it as the bug's report), then the original's report. A
+    shrink that fails for any reason saves the original alone."""
+    from raftfuzz.report import input_sha1
+
+    raw = Path(harness.artifacts) / f"crash-{input_sha1(data)}"
+    try:
+        Path(harness.artifacts).mkdir(parents=True, exist_ok=True)
+        temporary = raw.with_name(f".{raw.name}.shrink.tmp")
+        temporary.write_bytes(data)
+        temporary.replace(raw)
+        shrinker = Shrinker(replace(harness, on_crash=None), data, harness.max_steps, seconds=seconds)
+        shrunk = shrinker.shrink()
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as error:  # the original is what matters; it is saved below
+        print(f"raftfuzz: shrinking the crash failed ({type(error).__name__}: {error}); saving it as found",
+              file=sys.stderr)
+        return harness.save_crash(data, schedule, result)
+    if shrunk.best.data != data:
+        report = shrunk_report(harness, shrunk, None)
+        try:
+            path = write_crash(Path(harness.artifacts), shrunk.best.data, report)
+        except OSError:
+            path = None  # the original below still carries the finding (or its line prints it)
+        if path is not None:
+            print(f"raftfuzz: shrunk to {len(shrunk.best.candidate.schedule.events)} faults, "
+                  f"{shrunk.best.result.steps} steps in {shrunk.seconds:.1f}s; report {path}", file=sys.stderr)
+            if harness.on_crash is not None:
+                harness.on_crash(path)
+    return harness.save_crash(data, schedule, result)

@@ -134,3 +134,41 @@ def test_the_order_of_simplicity_puts_fewer_faults_first():
     earlier = replace(many, events=(FaultEvent(1, Verb.CRASH), FaultEvent(1, Verb.RESTART)))
     assert simplicity(earlier, Result(10), 10) < simplicity(many, Result(10), 10)
     assert simplicity(many, Result(9), 10) < simplicity(many, Result(10), 10)
+
+
+@pytest.mark.slow
+def test_fuzz_mode_shrinks_a_new_crash_and_keeps_the_original(tmp_path):
+    import shutil
+
+    seeds = tmp_path / "seeds"
+    shutil.copytree(REPO / "corpus", seeds)
+    (tmp_path / "work").mkdir()
+    artifacts = tmp_path / "artifacts"
+    fuzz = run_cli("raftfuzz.atheris_main", f"--target={TARGET}", "--shrink-seconds=5", str(tmp_path / "work"),
+                   str(seeds), "-max_total_time=300", "-seed=1", f"-artifact_prefix={artifacts}/", timeout=420)
+    assert fuzz.returncode != 0, fuzz.stderr[-2000:]
+    reports = [json.loads(path.read_text()) for path in sorted(artifacts.glob("crash-*.json"))]
+    shrunk = [report for report in reports if "shrunk_from" in report]
+    originals = [report for report in reports if "shrunk_from" not in report]
+    assert len(shrunk) <= 1 and len(originals) == 1, [report["input"]["sha1"] for report in reports]
+    if shrunk:  # the shrink found something simpler within its 5 s
+        assert shrunk[0]["shrunk_from"]["sha1"] == originals[0]["input"]["sha1"]
+        assert shrunk[0]["signature"] == originals[0]["signature"]
+    for path in artifacts.glob("crash-*.json"):
+        replay = run_cli("raftfuzz", "replay", str(path), "--log-level", "none")
+        assert replay.returncode == EXIT_SAFETY and "reproduced" in replay.stdout
+
+
+def test_a_bad_shrink_seconds_setting_is_one_line(tmp_path):
+    completed = run_cli("raftfuzz.atheris_main", "--shrink-seconds=soon", str(tmp_path), "-runs=1")
+    assert completed.returncode == EXIT_USAGE
+    assert "RAFTFUZZ_SHRINK_SECONDS" in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_random_mode_shrinks_its_crashes_when_asked(tmp_path):
+    completed = run_cli("raftfuzz", "random", "--target", TARGET, "--runs", "200", "--stop-on-violation",
+                        "--quiet", "--shrink-seconds", "5", "--artifacts", str(tmp_path))
+    assert completed.returncode == EXIT_SAFETY, completed.stderr
+    reports = [json.loads(path.read_text()) for path in tmp_path.glob("crash-*.json")]
+    assert 1 <= len(reports) <= 2
+    assert len({report["signature"] for report in reports}) == 1
