@@ -2,6 +2,7 @@
 
     python benchmarks/bench_shrink.py generate DIR [--seconds 60]   # one crash report per catalogue bug
     python benchmarks/bench_shrink.py run DIR [--seconds 60] [--out results.jsonl]
+    python benchmarks/bench_shrink.py table RESULTS.jsonl...                  # one table of several runs
 
 ``generate`` runs random mode on every mutant of ``raftfuzz.mutants.CATALOGUE``
 (seed 1, until the first violation or the budget) and leaves each crash
@@ -26,12 +27,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
-def generate(directory: Path, seconds: float) -> None:
+def generate(directory: Path, seconds: float, seed: int, mutants: list[str]) -> None:
     from raftfuzz.mutants import CATALOGUE
 
-    for mutant in CATALOGUE:
+    for mutant in mutants or CATALOGUE:
         subprocess.run([sys.executable, "-m", "raftfuzz", "random", "--target", f"raftfuzz.mutants:{mutant}",
-                        "--seconds", str(seconds), "--seed", "1", "--stop-on-violation", "--quiet",
+                        "--seconds", str(seconds), "--seed", str(seed), "--stop-on-violation", "--quiet",
                         "--artifacts", str(directory / mutant)], cwd=REPO, check=False)
 
 
@@ -110,13 +111,20 @@ def main() -> None:
     generating = commands.add_parser("generate")
     generating.add_argument("directory", type=Path)
     generating.add_argument("--seconds", type=float, default=60)
+    generating.add_argument("--seed", type=int, default=1)
+    generating.add_argument("mutants", nargs="*", help="catalogue names (default: all)")
     running = commands.add_parser("run")
     running.add_argument("directory", type=Path)
     running.add_argument("--seconds", type=float, default=60)
     running.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "shrink.jsonl")
+    tabling = commands.add_parser("table")
+    tabling.add_argument("results", type=Path, nargs="+")
     arguments = parser.parse_args()
     if arguments.command == "generate":
-        generate(arguments.directory, arguments.seconds)
+        generate(arguments.directory, arguments.seconds, arguments.seed, arguments.mutants)
+    elif arguments.command == "table":
+        rows = [json.loads(line) for path in arguments.results for line in path.read_text().splitlines() if line]
+        print(table(sorted(rows, key=lambda row: row["target"])))
     else:
         run(arguments.directory, arguments.seconds, arguments.out)
 

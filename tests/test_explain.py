@@ -182,3 +182,40 @@ def test_a_linearizability_page_highlights_the_sub_history(browser, tmp_path):
     assert page.locator("rect.op.lin").count() == len(lines)
     assert all(line.split("  ")[0] in page.locator("#sub-history").inner_text() for line in lines)
     assert problems == []
+
+
+@pytest.fixture(scope="module")
+def long_run_report(tmp_path_factory):
+    """A finding at the end of a full 5,000-step run (a stale read, found by
+    the linearizability check after the last step), unshrunk."""
+    from raftfuzz.harness import Harness
+
+    harness = Harness.from_settings(CATALOGUE["StaleReadWithoutReadIndex"],
+                                    target="raftfuzz.mutants:StaleReadWithoutReadIndex",
+                                    artifacts=str(tmp_path_factory.mktemp("long")))
+    generator = random.Random(0)
+    for _ in range(200):
+        data = random_input(generator)
+        schedule, result = harness.execute(data)
+        if result.violation is not None and result.steps == harness.max_steps:
+            return harness.save_crash(data, schedule, result)
+    raise AssertionError("no 5,000-step stale read in 200 random inputs")
+
+
+def test_a_5000_step_run_draws_and_collapses(browser, long_run_report, tmp_path):
+    out = tmp_path / "run.html"
+    assert run_cli("raftfuzz", "explain", str(long_run_report), "-o", str(out)).returncode == EXIT_OK
+    page, problems, requests = _open(browser, out)
+    recorded = json.loads(long_run_report.read_text())
+    assert recorded["run"]["steps"] == 5000
+    assert page.locator("g.lane").count() == recorded["schedule"]["node_count"]
+    assert page.locator("rect.op.lin").count() >= 2
+    # Busy runs start with heartbeats collapsed; showing them draws more.
+    collapsed = page.locator("line.msg").count()
+    if page.is_checked("#collapse-heartbeats"):
+        page.uncheck("#collapse-heartbeats")
+        assert page.locator("line.msg").count() > collapsed
+    page.click("#zoom-in")
+    page.click("#zoom-in")
+    page.screenshot(path=str(tmp_path / "long.png"))
+    assert problems == [] and requests == []

@@ -77,3 +77,18 @@ def test_usage_errors_are_one_line(tmp_path):
     assert missing.returncode == EXIT_USAGE and len(missing.stderr.strip().splitlines()) == 1
     empty = run_cli("raftfuzz", "regress", str(tmp_path))
     assert empty.returncode == EXIT_USAGE and "no crash reports" in empty.stderr
+
+
+SHRUNK_CATALOGUE = REPO / "benchmarks" / "results" / "shrink-reports"
+
+
+def test_the_shrunk_catalogue_findings_fail_on_their_mutants_and_not_on_the_reference_node():
+    """The 17 shrunk reports benchmarks/bench_shrink.py wrote: each still
+    fails, on its exact path, against its planted bug; none against the
+    reference node."""
+    failing = run_cli("raftfuzz", "regress", str(SHRUNK_CATALOGUE), "--expect", "failing")
+    assert failing.returncode == EXIT_OK, failing.stdout + failing.stderr
+    lines = _lines(failing)
+    assert len(lines) == 17 and all("exact replay" in line for line in lines)
+    fixed = run_cli("raftfuzz", "regress", str(SHRUNK_CATALOGUE), "--target", "raftfuzz.raft:RaftNode")
+    assert fixed.returncode == EXIT_OK, fixed.stdout + fixed.stderr
