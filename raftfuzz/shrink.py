@@ -21,8 +21,10 @@ right:
    spread and floor, then the link degradations and clock skews;
 6. fewer steps in the run, then a lower step limit.
 
-Only candidates that are strictly simpler are tried (so shrinking ends),
-and each is accepted only when it reproduces the signature.
+A candidate is run only when the part of the key its schedule decides
+(items 1–4 up to the sessions) is no worse than the best one's, and kept
+only when its whole key is smaller — so shrinking ends — and its run ends
+in the same signature.
 
 Passes, repeated in this order until none makes progress (a fixed point):
 delete faults (delta debugging, chunks then single faults), move faults
@@ -46,6 +48,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from raftfuzz import linearizability
 from raftfuzz.harness import Harness
 from raftfuzz.report import build_report, input_sha1, signature, write_crash
 from raftfuzz.schedule import (
@@ -68,6 +71,8 @@ from raftfuzz.schedule import (
 # a slow target) still ends. A catalogue finding needs a few hundred runs.
 DEFAULT_SECONDS = 60.0
 DEFAULT_MAX_RUNS = 5_000
+# How many leading items of the key schedule_simplicity() gives.
+SCHEDULE_KEY_LENGTH = 5
 
 
 @dataclass(frozen=True)
@@ -95,17 +100,26 @@ class ShrinkResult:
     complete: bool  # a fixed point was reached within the budget
 
 
-def simplicity(schedule: Schedule, result, max_steps: int) -> tuple:
-    """The shortlex key of the module docstring: smaller is simpler."""
+def schedule_simplicity(schedule: Schedule) -> tuple:
+    """The leading part of the key, which the schedule alone decides: a
+    candidate worse here than the best is not worth running."""
     events = schedule.events
-    link_quality = sum(bin(event.value).count("1") for event in events if event.verb == Verb.LINK)
-    skew = sum(abs(event.value - SKEW_NOMINAL) for event in events if event.verb == Verb.SKEW)
     return (
         len(events),
         schedule.fault_end_ticks(),
         sum(event.at_ticks for event in events),
         schedule.node_count,
         schedule.client_count * schedule.pipeline_depth,
+    )
+
+
+def simplicity(schedule: Schedule, result, max_steps: int) -> tuple:
+    """The shortlex key of the module docstring: smaller is simpler."""
+    events = schedule.events
+    link_quality = sum(bin(event.value).count("1") for event in events if event.verb == Verb.LINK)
+    skew = sum(abs(event.value - SKEW_NOMINAL) for event in events if event.verb == Verb.SKEW)
+    return (
+        *schedule_simplicity(schedule),
         len(result.history),
         schedule.loss_per_256 + schedule.duplicate_per_256 + schedule.crash_after_sync_per_256,
         schedule.latency_max_us - schedule.latency_min_us,
@@ -129,11 +143,9 @@ class Shrinker:
         self.runs = 0
         self.started = time.monotonic()
         self.tried: set[tuple[bytes, int]] = set()
-        # The original runs as its canonical encoding: that is what the
-        # output must be, and it decodes to the same schedule as the input.
         schedule = decode(data)
         original = self._run(Candidate(schedule, max_steps), data=data)
-        if original is None or original.result.violation is None:
+        if original.result.violation is None:
             raise ShrinkError("the input runs without a violation, so there is nothing to shrink; replay "
                               "the report to see what changed (target, raftfuzz version, core)")
         self.signature = signature(original.result.violation, harness.target)
@@ -141,19 +153,17 @@ class Shrinker:
             raise ShrinkError(f"the input now ends in {self.signature}, not the report's {expected_signature}; "
                               f"replay the report to see what changed")
         self.original = original
-        self.best = original
+        # The best starts as the original's canonical bytes: the same schedule,
+        # hence the same run, but what the output must hold (encode).
+        self.best = replace(original, data=encode(schedule))
+        self.tried.add((self.best.data, max_steps))
 
     # ---------------------------------------------------------------- budget
 
     def out_of_budget(self) -> bool:
         return self.runs >= self.max_runs or time.monotonic() - self.started >= self.seconds
 
-    def _run(self, candidate: Candidate, data: bytes | None = None) -> Outcome | None:
-        if data is None:
-            try:
-                data = encode(candidate.schedule)
-            except ValueError:
-                return None  # not expressible as bytes, so it could not be replayed
+    def _run(self, candidate: Candidate, data: bytes) -> Outcome:
         self.runs += 1
         harness = replace(self.harness, max_steps=candidate.max_steps, on_crash=None, feedback=0)
         schedule, result = harness.execute(data)
@@ -168,8 +178,8 @@ class Shrinker:
         try:
             data = encode(schedule)
         except ValueError:
-            return False
-        if (data, max_steps) in self.tried:
+            return False  # not expressible as bytes, so it could not be replayed
+        if (data, max_steps) in self.tried or schedule_simplicity(schedule) > self.best.key[:SCHEDULE_KEY_LENGTH]:
             return False
         self.tried.add((data, max_steps))
         outcome = self._run(Candidate(schedule, max_steps), data=data)
@@ -221,22 +231,23 @@ class Shrinker:
             chunk //= 2
 
     def move_faults(self) -> None:
-        """Each fault as early as it can go while the finding stays: first
-        to the time of the fault before it, else halfway there, and so on."""
+        """Each fault as early as it can go while the finding stays."""
         for position in range(len(self.schedule.events)):
-            while not self.out_of_budget() and position < len(self.schedule.events):
-                events = self.schedule.events
-                event = events[position]
-                earliest = events[position - 1].at_ticks if position else 0
-                moved = False
-                gap = event.at_ticks - earliest
-                while gap > 0 and not moved and not self.out_of_budget():
-                    target = event.at_ticks - gap
-                    shifted = events[:position] + (replace(event, at_ticks=target),) + events[position + 1:]
-                    moved = self.try_candidate(replace(self.schedule, events=shifted))
-                    gap //= 2
-                if not moved:
-                    break
+            while position < len(self.schedule.events) and self._move_earlier(position):
+                pass  # each move is strictly earlier, so this ends
+
+    def _move_earlier(self, position: int) -> bool:
+        """Moves the fault at ``position`` to the time of the fault before
+        it, else halfway there, and so on; True when one move was kept."""
+        events = self.schedule.events
+        event = events[position]
+        earliest = events[position - 1].at_ticks if position else 0
+        gap = event.at_ticks - earliest
+        while gap > 0 and not self.out_of_budget():
+            if self._replace_event(position, replace(event, at_ticks=event.at_ticks - gap)):
+                return True
+            gap //= 2
+        return False
 
     def reduce_cluster(self) -> None:
         """Fewer nodes (node arguments renumbered onto the smaller cluster,
@@ -284,17 +295,18 @@ class Shrinker:
                         break
 
     def cut_run(self) -> None:
-        """A shorter quiet period, then a step limit at or below the steps the
-        finding needs (which matters for findings judged at the end of the
-        run: liveness, linearizability)."""
+        """A shorter quiet period, then a step limit no higher than the run
+        needs. Below the steps a finding takes, only a finding judged after
+        the last step (linearizability of the history) can still show: a
+        shorter run is a prefix of this one, and every other check fires
+        at the step it names."""
         self._lower_field("quiet_ticks", 50, step=10)
-        steps = self.best.result.steps
-        for limit in _descending(steps, 1):
-            if self.try_candidate(self.schedule, max_steps=limit):
-                break
-        # The step limit never needs to exceed what the run takes.
-        if self.best.candidate.max_steps > self.best.result.steps and not self.out_of_budget():
+        if self.best.candidate.max_steps > self.best.result.steps:
             self.try_candidate(self.schedule, max_steps=self.best.result.steps)
+        if self.best.result.violation.property_name == linearizability.PROPERTY_NAME:
+            for limit in _descending(self.best.result.steps, 1):
+                if self.try_candidate(self.schedule, max_steps=limit):
+                    break
 
     def _lower_field(self, name: str, lowest: int, step: int = 1) -> None:
         current = getattr(self.schedule, name)
@@ -325,11 +337,12 @@ def _descending(current: int, lowest: int, step: int = 1) -> list[int]:
 
 
 def _towards(value: int, goal: int) -> list[int]:
+    """``goal`` first, then values closer and closer to ``value``."""
     candidates = []
     gap = value - goal
     while gap:
         candidates.append(value - gap)
-        gap = int(gap / 2)
+        gap = gap // 2 if gap > 0 else -(-gap // 2)
     return candidates
 
 
@@ -471,7 +484,7 @@ def save_shrunk_crash(harness: Harness, data: bytes, schedule, result, seconds: 
         print(f"raftfuzz: shrinking the crash failed ({type(error).__name__}: {error}); saving it as found",
               file=sys.stderr)
         return harness.save_crash(data, schedule, result)
-    if shrunk.best.data != data:
+    if shrunk.best.candidate != shrunk.original.candidate:
         report = shrunk_report(harness, shrunk, None)
         try:
             path = write_crash(Path(harness.artifacts), shrunk.best.data, report)

@@ -172,3 +172,16 @@ def test_random_mode_shrinks_its_crashes_when_asked(tmp_path):
     reports = [json.loads(path.read_text()) for path in tmp_path.glob("crash-*.json")]
     assert 1 <= len(reports) <= 2
     assert len({report["signature"] for report in reports}) == 1
+
+
+def test_the_same_report_shrinks_to_the_same_bytes_under_any_hash_seed_and_core(tmp_path):
+    outputs = []
+    for hash_seed, core in (("0", "c"), ("12345", "python")):
+        out = tmp_path / f"shrunk-{hash_seed}.json"
+        completed = run_cli("raftfuzz", "shrink", str(CANARY), "-o", str(out), "--seconds", "120",
+                            "--core", core, env={"PYTHONHASHSEED": hash_seed})
+        assert completed.returncode == EXIT_OK, completed.stderr
+        report = json.loads(out.read_text())
+        assert report["shrunk_from"]["fixed_point"] is True
+        outputs.append((report["input"]["sha1"], report["run"]["trace_hash"], report["max_steps"]))
+    assert outputs[0] == outputs[1]
