@@ -109,13 +109,17 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--target", help="node class as package.module:Class (default: the reference node)")
 
     storage_cli.add_parsers(commands, target_option)
-    _finding_parsers(commands, target_option)
+    _finding_parsers(commands)
     return parser
 
 
-def _finding_parsers(commands, target_option) -> None:
+def _finding_parsers(commands) -> None:
     """shrink, explain and regress: what to do with a finding once it is found."""
     from raftfuzz.shrink import DEFAULT_MAX_RUNS, DEFAULT_SECONDS
+
+    def target_option(sub):
+        sub.add_argument("--target", help="node class as package.module:Class (default: each report's own, "
+                                          "when shipped with raftfuzz or equal to RAFTFUZZ_TARGET)")
 
     shrink = commands.add_parser("shrink", help="shrink a crash report's schedule, keeping its signature")
     target_option(shrink)

@@ -410,6 +410,8 @@ def run_shrink(arguments) -> int:
 
     if not arguments.seconds > 0:
         raise SettingsError(f"--seconds {arguments.seconds} must be positive, e.g. --seconds 60")
+    if arguments.max_runs < 1:
+        raise SettingsError(f"--max-runs {arguments.max_runs} must be at least 1, e.g. --max-runs {DEFAULT_MAX_RUNS}")
     path = Path(arguments.report)
     data, report = load_report(path)
     spec = target_spec(report_target(report["target"], arguments.target))
