@@ -89,9 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     random_mode.add_argument("--seed", type=int, default=0, help="seed of the input generator")
     random_mode.add_argument("--stop-on-violation", action="store_true", help="stop at the first violation")
     random_mode.add_argument("--quiet", action="store_true", help="no progress line")
-    random_mode.add_argument("--shrink-seconds", type=float, default=0,
+    random_mode.add_argument("--shrink-seconds", type=float,
                              help="shrink each new crash for up to S seconds before saving it, keeping the "
-                                  "original beside it (default 0: off)")
+                                  "original beside it (env RAFTFUZZ_SHRINK_SECONDS; default 0: off)")
 
     replay = commands.add_parser("replay", help="replay a crash report or a raw input")
     common(replay)

@@ -31,6 +31,10 @@ def run_random(arguments) -> int:
     from raftfuzz.paths import writable_directory
 
     writable_directory(harness.artifacts, "the artifacts directory", "--artifacts (or RAFTFUZZ_ARTIFACTS)")
+    from raftfuzz.shrink import save_shrunk_crash, shrink_seconds_setting
+
+    given = getattr(arguments, "shrink_seconds", None)  # --shrink-seconds, else RAFTFUZZ_SHRINK_SECONDS
+    shrink_seconds = shrink_seconds_setting(None if given is None else str(given))
     uploader = _crash_uploader(harness.artifacts, harness.target)
     if uploader is not None:
         harness.on_crash = uploader.upload_quietly
@@ -52,10 +56,8 @@ def run_random(arguments) -> int:
             if violation is None:
                 continue
             key = signature(violation, harness.target)
-            if key not in signatures and arguments.shrink_seconds:
-                from raftfuzz.shrink import save_shrunk_crash
-
-                save_shrunk_crash(harness, data, schedule, result, arguments.shrink_seconds)
+            if key not in signatures and shrink_seconds:
+                save_shrunk_crash(harness, data, schedule, result, shrink_seconds)
             elif key not in signatures:
                 harness.save_crash(data, schedule, result)
             signatures[key] = signatures.get(key, 0) + 1

@@ -458,7 +458,7 @@ def shrink_seconds_setting(value: str | None = None) -> float:
     except ValueError:
         seconds = -1.0
     if not 0 <= seconds <= 3600:
-        raise SettingsError(f"{SHRINK_SECONDS_ENV}={value!r} is not a number of seconds in 0..3600; "
+        raise SettingsError(f"--shrink-seconds ({SHRINK_SECONDS_ENV}) {value!r} is not a number of seconds in 0..3600; "
                             f"set e.g. --shrink-seconds 10, or 0 to save crashes unshrunk")
     return seconds
 
