@@ -207,7 +207,7 @@ VERBS = (
     VerbSpec(9, "release", DIRECTED, NO_VALUE, None,
              "a held link delivers its queue in order", _release),
     VerbSpec(10, "pause", NODE, NO_VALUE, Undo("resume"),
-             "the node handles nothing (ticks and messages wait) until resumed", _pause),
+             "the node stops: its ticks are skipped and messages queue until it resumes", _pause),
     VerbSpec(11, "resume", NODE, NO_VALUE, None,
              "a paused node runs again", _resume),
     VerbSpec(12, "skew", NODE, SKEW_RATE, Undo("skew", SKEW_NOMINAL),
