@@ -25,14 +25,18 @@ whenever a verb is added.
 
 Because that one byte value does change, a new verb names the next input
 format in ``since``, and ``raftfuzz.schedule.FORMAT_VERSION`` follows the
-newest ``since``: crash reports of the old format are refused rather than
-replayed as another schedule, and the shared corpus moves to a new folder
-(``corpus/v<format>/<target>/``). Adding a verb is this module and its test:
-a row, a handler, and the next format in ``since``. A new verb is reachable
-from random bytes only through its one code (1/256 of verb bytes, against
-about 17/256 for the format-1 verbs); the mutator's steering and undo write
-codes directly, and a format that adds many verbs should raise the wrap in a
-new format version.
+newest ``since``. The shared corpus then moves to a new folder
+(``corpus/v<format>/<target>/``), and an input of an older format still
+decodes as it did: ``raftfuzz.schedule.decode(data, format_version)`` reads
+verb bytes with only the verbs that format knew, so a crash report of any
+format since the header last changed replays the schedule it was found
+with. Adding a verb is this module and its test: a row, a handler, the next
+format in ``since``.
+
+A new verb is reachable from random bytes only through its one code (1/256
+of verb bytes, against about 17/256 for each format-1 verb); the mutator's
+steering and undo write codes directly, and a format that adds many verbs
+should raise the wrap (a header-format change).
 
 Handlers are turmoil's "one method per fault": a function per verb, given
 the simulation and the resolved nodes, that calls the simulation's fault
@@ -225,15 +229,22 @@ Verb.__doc__ = "A fault verb by its fixed code (raftfuzz.fault_verbs.VERBS)."
 
 assert [spec.code for spec in VERBS] == list(range(len(VERBS))), "codes are dense, in table order"
 assert FORMAT_1_VERBS <= len(VERBS) <= MAX_CODES
+assert [spec.since for spec in VERBS] == sorted(spec.since for spec in VERBS), "a new verb, a new format"
 
 
 def spec_of(verb: int) -> VerbSpec:
     return VERBS[verb]
 
 
-def verb_of_byte(byte: int) -> Verb:
-    """The verb an event record's verb byte names (the rule above)."""
-    return Verb(byte if byte < len(VERBS) else byte % FORMAT_1_VERBS)
+def verb_of_byte(byte: int, known: int = len(VERBS)) -> Verb:
+    """The verb an event record's verb byte names (the rule above), in an
+    input format that knows the first ``known`` verbs."""
+    return Verb(byte if byte < known else byte % FORMAT_1_VERBS)
+
+
+def verbs_of_format(format_version: int) -> int:
+    """How many verbs (the first ones, by code) input format ``format_version`` knows."""
+    return sum(1 for spec in VERBS if spec.since <= format_version)
 
 
 def undo_of(verb: int) -> tuple[Verb, int | None] | None:

@@ -68,21 +68,27 @@ for every schedule ``decode`` can return, which is how the seed corpus is
 written from code.
 
 ``FORMAT_VERSION`` names what bytes mean. It goes into every crash report
-(a report of another format is refused, raftfuzz.report) and into the shared
-corpus path (``corpus/v<format>/<target>/``, raftfuzz.corpus_sync), so
-inputs never meet a decoder that reads them as another schedule. It
-follows the newest verb's format (raftfuzz.fault_verbs) and the header's.
+and into the shared corpus path (``corpus/v<format>/<target>/``,
+raftfuzz.corpus_sync), so inputs never meet a decoder that reads them as
+another schedule: ``decode(data, format_version)`` reads any format of
+``READABLE_FORMATS`` as it was read when current (raftfuzz.report replays
+older reports so), and other formats are refused. It follows the newest
+verb's format (raftfuzz.fault_verbs) and the header's.
 """
 
 from dataclasses import asdict, dataclass
 
 # Verb and SKEW_NOMINAL are re-exported: callers name verbs through the schedule.
-from raftfuzz.fault_verbs import SKEW_NOMINAL, VERBS, Verb, newest_format, verb_of_byte
+from raftfuzz.fault_verbs import SKEW_NOMINAL, VERBS, Verb, newest_format, verb_of_byte, verbs_of_format
 
 # Raise when the header's layout or a knob's range changes meaning; a new
 # verb raises the format through its ``since`` (raftfuzz.fault_verbs).
 HEADER_FORMAT = 1
 FORMAT_VERSION = max(HEADER_FORMAT, newest_format())
+# Formats decode() reads: the ones since the header last changed differ in
+# which verbs they know, nothing else.
+READABLE_FORMATS = range(HEADER_FORMAT, FORMAT_VERSION + 1)
+_VERBS_KNOWN = {version: verbs_of_format(version) for version in READABLE_FORMATS}
 
 HEADER_SIZE = 20
 EVENT_SIZE = 5
@@ -281,8 +287,12 @@ class _Reader:
         return self.data[position] if position < len(self.data) else 0
 
 
-def decode(data: bytes) -> Schedule:
-    """Total: every byte string decodes to a valid Schedule."""
+def decode(data: bytes, format_version: int = FORMAT_VERSION) -> Schedule:
+    """Total: every byte string decodes to a valid Schedule. An older format
+    (one of ``READABLE_FORMATS``) decodes as it did when it was current."""
+    known = _VERBS_KNOWN.get(format_version)
+    if known is None:
+        raise ValueError(f"input format {format_version!r} is not one of {list(READABLE_FORMATS)}")
     reader = _Reader(data)
     seed = sum(reader.byte() << (8 * shift) for shift in range(4))
     header = [reader.byte() for _ in range(HEADER_SIZE - 4)]
@@ -301,14 +311,14 @@ def decode(data: bytes) -> Schedule:
     record_count = min(len(body) // EVENT_SIZE, MAX_EVENTS)
     for position in range(record_count):
         record = body[position * EVENT_SIZE : (position + 1) * EVENT_SIZE]
-        records.append((_decode_event(record, node_count), position))
+        records.append((_decode_event(record, node_count, known), position))
     records.sort(key=lambda pair: (pair[0].at_ticks, pair[1]))
     return Schedule(seed=seed, events=tuple(event for event, _ in records), **knobs)
 
 
-def _decode_event(record: bytes, node_count: int) -> FaultEvent:
+def _decode_event(record: bytes, node_count: int, known: int) -> FaultEvent:
     at_ticks, verb_byte, a_byte, b_byte, value_byte = record
-    verb = verb_of_byte(verb_byte)
+    verb = verb_of_byte(verb_byte, known)
     spec = VERBS[verb]
     arity = len(spec.nodes)
     selectors = node_count + ROLE_SELECTORS

@@ -9,14 +9,24 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from raftfuzz import fault_verbs, schedule_mutator
-from raftfuzz.fault_verbs import FORMAT_1_VERBS, VERBS, Verb, markdown_table, undo_of, verb_of_byte
+from raftfuzz.fault_verbs import (
+    FORMAT_1_VERBS,
+    VERBS,
+    Verb,
+    markdown_table,
+    undo_of,
+    verb_of_byte,
+    verbs_of_format,
+)
 from raftfuzz.raft import RaftNode
+from raftfuzz.report import current_format_input
 from raftfuzz.schedule import (
     EVENT_SIZE,
     FORMAT_VERSION,
     HEADER_FORMAT,
     HEADER_SIZE,
     MAX_FAULT_TICKS,
+    READABLE_FORMATS,
     ROLE_SELECTORS,
     TICK_US,
     VERB_FIELD,
@@ -57,6 +67,23 @@ def test_every_verb_byte_decodes_by_the_documented_rule():
 def test_the_format_version_follows_the_newest_verb_and_the_header():
     assert FORMAT_VERSION == max(HEADER_FORMAT, *(spec.since for spec in VERBS))
     assert all(1 <= spec.since <= FORMAT_VERSION for spec in VERBS)
+
+
+def test_a_format_knows_the_verbs_up_to_its_own():
+    assert verbs_of_format(1) == FORMAT_1_VERBS
+    assert verbs_of_format(FORMAT_VERSION) == len(VERBS)
+    assert list(READABLE_FORMATS) == list(range(HEADER_FORMAT, FORMAT_VERSION + 1))
+    for unreadable in (HEADER_FORMAT - 1, FORMAT_VERSION + 1):
+        with pytest.raises(ValueError, match=f"input format {unreadable}"):
+            decode(b"", unreadable)
+
+
+@given(st.binary(max_size=HEADER_SIZE + EVENT_SIZE * 20), st.sampled_from(READABLE_FORMATS))
+def test_an_input_of_a_readable_format_replays_as_the_schedule_it_was(data, format_version):
+    report = {"format_version": format_version}
+    assert decode(current_format_input(data, report)) == decode(data, format_version)
+    if format_version == FORMAT_VERSION:
+        assert current_format_input(data, report) == data  # a current input runs as found
 
 
 def canonical_events(node_count):
