@@ -31,7 +31,8 @@ decodes as it did: ``raftfuzz.schedule.decode(data, format_version)`` reads
 verb bytes with only the verbs that format knew, so a crash report of any
 format since the header last changed replays the schedule it was found
 with. Adding a verb is this module and its test: a row, a handler, the next
-format in ``since``.
+format in ``since`` (plus, as for any feature, a seed that uses it and the
+regenerated table in the docs; docs/input-format.md has the steps).
 
 A new verb is reachable from random bytes only through its one code (1/256
 of verb bytes, against about 17/256 for each format-1 verb); the mutator's
