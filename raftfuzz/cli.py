@@ -147,7 +147,7 @@ def _dispatch(arguments) -> int:
         data = read_crash_file(arguments.file)
         if looks_like_report(arguments.file, data):  # a report: its embedded input
             data = current_format_input(*load_report(arguments.file, data))
-        print(json.dumps(decode(data).describe(), indent=2))
+        print(json.dumps(decode(data).describe(legend=True), indent=2))
         return EXIT_OK
     if arguments.command == "seed-corpus":
         from raftfuzz.paths import writable_directory

@@ -218,9 +218,14 @@ class Schedule:
         """When the last fault fires; the heal-everything step comes one tick later."""
         return self.events[-1].at_ticks if self.events else 0
 
-    def describe(self) -> dict:
+    def describe(self, legend: bool = False) -> dict:
+        """The knobs and events, readable; with ``legend``, also what each
+        verb used does (the table's one-line summaries), as ``decode`` prints."""
         knobs = asdict(self)
         knobs["events"] = [event.describe(self.node_count) for event in self.events]
+        if legend:
+            knobs["verbs"] = {VERBS[verb].name: VERBS[verb].summary
+                              for verb in sorted({event.verb for event in self.events})}
         return knobs
 
 

@@ -2,6 +2,7 @@
 and a working handler per verb, the mutator within the table's ranges, and
 the format version where it must be."""
 
+import json
 import random
 
 import pytest
@@ -37,7 +38,7 @@ from raftfuzz.schedule import (
     event_record,
 )
 from raftfuzz.simulator import Simulation
-from tests.conftest import REPO
+from tests.conftest import REPO, run_cli
 from tests.scenarios import run, schedule
 
 # Format 1's codes, by name: fixed forever (a test that fails here means a
@@ -233,6 +234,16 @@ def test_steering_writes_codes_of_the_table(only):
         for start in range(HEADER_SIZE, len(mutated), EVENT_SIZE):
             assert mutated[start + VERB_FIELD] in (Verb.CAMPAIGN, Verb.ISOLATE, Verb.HEAL_ALL)
             assert mutated[start] < MAX_FAULT_TICKS
+
+
+def test_decode_prints_what_each_verb_used_does(tmp_path):
+    data = encode(Schedule(events=(FaultEvent(3, Verb.SPLIT, 0, 0, 0b011), FaultEvent(9, Verb.CRASH, 4))))
+    (tmp_path / "input").write_bytes(data)
+    completed = run_cli("raftfuzz", "decode", str(tmp_path / "input"))
+    assert completed.returncode == 0, completed.stderr
+    printed = json.loads(completed.stdout)
+    assert printed["events"] == ["t=3 split mask=0x03", "t=9 crash earliest-crashed"]
+    assert printed["verbs"] == {"crash": VERBS[Verb.CRASH].summary, "split": VERBS[Verb.SPLIT].summary}
 
 
 def test_the_docs_show_the_table_as_the_module_renders_it():
