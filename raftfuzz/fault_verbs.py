@@ -37,7 +37,7 @@ regenerated table in the docs; docs/input-format.md has the steps).
 A new verb is reachable from random bytes only through its one code (1/256
 of verb bytes, against about 17/256 for each format-1 verb); the mutator's
 steering and undo write codes directly, and a format that adds many verbs
-should raise the wrap (a header-format change).
+should raise the wrap as a header change is made (raftfuzz.schedule.HEADER_FORMAT).
 
 Handlers are turmoil's "one method per fault": a function per verb, given
 the simulation and the resolved nodes, that calls the simulation's fault
