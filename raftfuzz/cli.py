@@ -196,13 +196,13 @@ def _dispatch(arguments) -> int:
 
         return run_regress(arguments)
     if arguments.command == "decode":
-        from raftfuzz.report import load_report, looks_like_report, read_crash_file
+        from raftfuzz.report import current_format_input, load_report, looks_like_report, read_crash_file
         from raftfuzz.schedule import decode
 
         data = read_crash_file(arguments.file)
         if looks_like_report(arguments.file, data):  # a report: its embedded input
-            data, _ = load_report(arguments.file, data)
-        print(json.dumps(decode(data).describe(), indent=2))
+            data = current_format_input(*load_report(arguments.file, data))
+        print(json.dumps(decode(data).describe(legend=True), indent=2))
         return EXIT_OK
     if arguments.command == "seed-corpus":
         from raftfuzz.paths import writable_directory
@@ -217,7 +217,7 @@ def _dispatch(arguments) -> int:
 
 def _replay(arguments, path: Path) -> int:
     from raftfuzz.harness import Harness
-    from raftfuzz.report import load_report, looks_like_report, read_crash_file
+    from raftfuzz.report import current_format_input, load_report, looks_like_report, read_crash_file
     from raftfuzz.target import load_target, report_target, target_spec
 
     # Everything about the file is checked before anything is imported or
@@ -227,6 +227,7 @@ def _replay(arguments, path: Path) -> int:
     content = read_crash_file(path)
     if looks_like_report(path, content):
         data, expected = load_report(path, content)
+        data = current_format_input(data, expected)
         target = report_target(expected["target"], arguments.target)
         max_steps = arguments.max_steps or expected["max_steps"]
     else:

@@ -1,9 +1,12 @@
 """The shared corpus in the store: pull before fuzzing, push what is new,
 prune to a minimal set.
 
-Entries live at ``corpus/<target>/<sha1>``, named by the SHA-1 of their
-content as libFuzzer names its files, so a name alone says whether the store
-has an entry. To stay fast with tens of thousands of entries a sync lists
+Entries live at ``corpus/v<format>/<target>/<sha1>``, named by the SHA-1 of
+their content as libFuzzer names its files, so a name alone says whether the
+store has an entry. The input format version (raftfuzz.schedule) is part of
+the path: a worker only ever pulls inputs that mean to it what they meant to
+the worker that found them, and a format change starts a new corpus beside
+the old one instead of mixing the two. To stay fast with tens of thousands of entries a sync lists
 the store once (1,000 names per request) and then moves only the difference,
 on a thread pool; a long-running worker keeps that listing in memory and
 pushes only what it has not pushed before.
@@ -26,6 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from raftfuzz.schedule import FORMAT_VERSION
 from raftfuzz.storage import TRANSFER_WORKERS, ObjectMissing, StorageError, run_parallel
 
 # A schedule is at most a few KiB; anything far larger in a corpus directory
@@ -46,8 +50,8 @@ def target_folder(target: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", target)
 
 
-def corpus_prefix(target: str) -> str:
-    return f"corpus/{target_folder(target)}/"
+def corpus_prefix(target: str, format_version: int = FORMAT_VERSION) -> str:
+    return f"corpus/v{format_version}/{target_folder(target)}/"
 
 
 @dataclass

@@ -18,7 +18,7 @@ import subprocess
 from pathlib import Path
 
 from raftfuzz import __version__
-from raftfuzz.schedule import FORMAT_VERSION
+from raftfuzz.schedule import FORMAT_VERSION, READABLE_FORMATS, decode, encode
 
 SCHEMA_VERSION = 1
 REQUIRED_FIELDS = ("schema", "format_version", "input", "target", "max_steps", "violation")
@@ -192,6 +192,20 @@ def load_report(path: Path, content: bytes | None = None) -> tuple[bytes, dict]:
     return _validated(path, report)
 
 
+def _formats() -> str:
+    first, last = READABLE_FORMATS[0], READABLE_FORMATS[-1]
+    return f"format {last}" if first == last else f"formats {first} to {last}"
+
+
+def current_format_input(data: bytes, report: dict) -> bytes:
+    """The report's input in this raftfuzz's format: an input of an older
+    readable format is decoded by its own rules and written canonically, so
+    it runs the schedule it ran when it was found."""
+    if report["format_version"] == FORMAT_VERSION:
+        return data
+    return encode(decode(data, report["format_version"]))
+
+
 def _validated(path: Path, report) -> tuple[bytes, dict]:
     if not isinstance(report, dict):
         raise ReportError(f"{path}: not a raftfuzz crash report (expected a JSON object)")
@@ -205,10 +219,10 @@ def _validated(path: Path, report) -> tuple[bytes, dict]:
             f"{__version__} reads schema {SCHEMA_VERSION}); replay it with the raftfuzz version "
             f"named in the report ({version!r})"
         )
-    if not _has_type(report["format_version"], int) or report["format_version"] != FORMAT_VERSION:
+    if not _has_type(report["format_version"], int) or report["format_version"] not in READABLE_FORMATS:
         raise ReportError(
-            f"{path}: input format {report['format_version']!r} differs from this raftfuzz's "
-            f"{FORMAT_VERSION}, so the input would decode to another schedule; replay it with "
+            f"{path}: input format {report['format_version']!r} is not one this raftfuzz reads "
+            f"({_formats()}), so the input would decode to another schedule; replay it with "
             f"raftfuzz {version!r} (commit {report.get('commit', 'unknown')!r})"
         )
     wrong = [f"{name} is {_type_name(report[name])}, expected {wanted.__name__}"

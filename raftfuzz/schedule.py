@@ -3,20 +3,9 @@
 Fault model. A schedule fixes the cluster (3–7 nodes, timeouts), the
 background network (latency range, hence reordering; loss and duplication as
 integer ratios over 256), the client workload, and up to ``MAX_EVENTS`` timed
-fault events. Every fault verb has an inverse that undoes it:
-
-| verb      | arguments          | inverse              |
-|-----------|--------------------|----------------------|
-| crash     | node               | restart              |
-| partition | node a, node b     | heal (a, b)          |
-| one_way   | src → dst          | heal (src, dst)      |
-| isolate   | node               | heal_all             |
-| split     | node bitmask       | heal_all             |
-| hold      | src → dst          | release (src, dst)   |
-| pause     | node               | resume               |
-| skew      | node, tick rate    | skew with rate 128   |
-| link      | src → dst, quality | link with quality 0  |
-| campaign  | node               | ends by itself (below), or heal_all |
+fault events. Every fault verb has an inverse that undoes it, or ends by
+itself; the verbs with their codes, arguments and inverses are the table in
+``raftfuzz.fault_verbs`` (rendered in docs/input-format.md).
 
 ``campaign`` steers the next election to a node through the network and the
 clocks alone, so it works for every target: the current leader's links to
@@ -55,7 +44,11 @@ cut off from the other nodes, so its uncommitted tail grows; a short one
 makes them hop between nodes and retry writes across leader changes.
 
 Byte layout (``FORMAT_VERSION``). A fixed 20-byte header, one byte per knob
-(four for the seed), then 5-byte event records (time, verb, a, b, value). Each knob or event field is
+(four for the seed), then 5-byte event records (time, verb, a, b, value):
+the verb byte is a fixed code (``raftfuzz.fault_verbs`` says how a byte
+beyond the codes reads), a and b are node selectors, and the verb's value
+codec reads the value byte; a field the verb does not read is stored as 0,
+so that each meaning has one spelling. Each knob or event field is
 one fixed-size draw reduced into its valid range, so decoding is *total* (any
 byte string is a valid schedule) and *local* (changing one byte changes one
 knob or one event). Two header bytes hold a second knob in their high bits,
@@ -73,15 +66,34 @@ by their position in the input.
 ``encode`` writes the canonical bytes of a schedule; ``decode(encode(s)) == s``
 for every schedule ``decode`` can return, which is how the seed corpus is
 written from code.
+
+``FORMAT_VERSION`` names what bytes mean. It goes into every crash report
+and into the shared corpus path (``corpus/v<format>/<target>/``,
+raftfuzz.corpus_sync), so inputs never meet a decoder that reads them as
+another schedule: ``decode(data, format_version)`` reads any format of
+``READABLE_FORMATS`` as it was read when current (raftfuzz.report replays
+older reports so), and other formats are refused. It follows the newest
+verb's format (raftfuzz.fault_verbs) and the header's.
 """
 
 from dataclasses import asdict, dataclass
-from enum import IntEnum
 
-FORMAT_VERSION = 1
+# Verb and SKEW_NOMINAL are re-exported: callers name verbs through the schedule.
+from raftfuzz.fault_verbs import SKEW_NOMINAL, VERBS, Verb, newest_format, verb_of_byte, verbs_of_format
+
+# Raise when the header's layout or a knob's range changes meaning; a new
+# verb raises the format through its ``since`` (raftfuzz.fault_verbs).
+HEADER_FORMAT = 1
+FORMAT_VERSION = max(HEADER_FORMAT, newest_format())
+# Formats decode() reads: the ones since the header last changed differ in
+# which verbs they know, nothing else.
+READABLE_FORMATS = range(HEADER_FORMAT, FORMAT_VERSION + 1)
+_VERBS_KNOWN = {version: verbs_of_format(version) for version in READABLE_FORMATS}
 
 HEADER_SIZE = 20
 EVENT_SIZE = 5
+# Positions of an event record's fields.
+TIME_FIELD, VERB_FIELD, A_FIELD, B_FIELD, VALUE_FIELD = range(EVENT_SIZE)
 # Bounds a run's fault phase and the size of a readable report.
 MAX_EVENTS = 64
 # Fault times are in ticks within the first MAX_FAULT_TICKS (2.56 s simulated):
@@ -91,8 +103,6 @@ MAX_FAULT_TICKS = 256
 TICK_US = 10_000
 # The smallest network latency, which is also the simulator's lookahead.
 LATENCY_FLOOR_US = 2_000
-# Skew rates are in 128ths of the nominal tick rate: 64..191 → 0.5x..1.49x.
-SKEW_NOMINAL = 128
 
 MIN_NODES = 3
 MAX_NODES = 7
@@ -134,39 +144,13 @@ def describe_node(selector: int, node_count: int) -> str:
     return f"n{selector}"
 
 
-class Verb(IntEnum):
-    CRASH = 0
-    RESTART = 1
-    PARTITION = 2
-    HEAL = 3
-    ONE_WAY = 4
-    ISOLATE = 5
-    SPLIT = 6
-    HEAL_ALL = 7
-    HOLD = 8
-    RELEASE = 9
-    PAUSE = 10
-    RESUME = 11
-    SKEW = 12
-    LINK = 13
-    CAMPAIGN = 14
-
-
-# Which arguments each verb reads; the others are stored as 0 so that the
-# decoded schedule (and its readable form) has one spelling per meaning.
-_NODE_ARGUMENTS = {
-    Verb.CRASH: 1, Verb.RESTART: 1, Verb.PARTITION: 2, Verb.HEAL: 2, Verb.ONE_WAY: 2,
-    Verb.ISOLATE: 1, Verb.SPLIT: 0, Verb.HEAL_ALL: 0, Verb.HOLD: 2, Verb.RELEASE: 2,
-    Verb.PAUSE: 1, Verb.RESUME: 1, Verb.SKEW: 1, Verb.LINK: 2, Verb.CAMPAIGN: 1,
-}
-
-
 @dataclass(frozen=True)
 class FaultEvent:
     """One fault at ``at_ticks``. ``a``/``b`` are node selectors (an index, or
     ``node_count`` for the leader, ``node_count + 1`` for the earliest crashed
-    node, ``node_count + 2`` for the previous leader); ``value`` is the split bitmask, the skew rate (64..191) or the link
-    quality byte."""
+    node, ``node_count + 2`` for the previous leader); ``value`` is what the
+    verb's value codec read (raftfuzz.fault_verbs): the split bitmask, the
+    skew rate (64..191) or the link quality byte, else 0."""
 
     at_ticks: int
     verb: Verb
@@ -175,14 +159,8 @@ class FaultEvent:
     value: int = 0
 
     def describe(self, node_count: int) -> str:
-        name = self.verb.name.lower()
-        arity = _NODE_ARGUMENTS[self.verb]
-        nodes = " ".join(describe_node(x, node_count) for x in (self.a, self.b)[:arity])
-        if self.verb == Verb.SPLIT:
-            return f"t={self.at_ticks} {name} mask={self.value:#04x}"
-        if self.verb in (Verb.SKEW, Verb.LINK):
-            return f"t={self.at_ticks} {name} {nodes} value={self.value}"
-        return f"t={self.at_ticks} {name} {nodes}".rstrip()
+        nodes = [describe_node(x, node_count) for x in (self.a, self.b)]
+        return f"t={self.at_ticks} {VERBS[self.verb].describe(nodes, self.value)}"
 
 
 @dataclass(frozen=True)
@@ -240,9 +218,14 @@ class Schedule:
         """When the last fault fires; the heal-everything step comes one tick later."""
         return self.events[-1].at_ticks if self.events else 0
 
-    def describe(self) -> dict:
+    def describe(self, legend: bool = False) -> dict:
+        """The knobs and events, readable; with ``legend``, also what each
+        verb used does (the table's one-line summaries), as ``decode`` prints."""
         knobs = asdict(self)
         knobs["events"] = [event.describe(self.node_count) for event in self.events]
+        if legend:
+            knobs["verbs"] = {VERBS[verb].name: VERBS[verb].summary
+                              for verb in sorted({event.verb for event in self.events})}
         return knobs
 
 
@@ -309,8 +292,12 @@ class _Reader:
         return self.data[position] if position < len(self.data) else 0
 
 
-def decode(data: bytes) -> Schedule:
-    """Total: every byte string decodes to a valid Schedule."""
+def decode(data: bytes, format_version: int = FORMAT_VERSION) -> Schedule:
+    """Total: every byte string decodes to a valid Schedule. An older format
+    (one of ``READABLE_FORMATS``) decodes as it did when it was current."""
+    known = _VERBS_KNOWN.get(format_version)
+    if known is None:
+        raise ValueError(f"input format {format_version!r} is not one of {list(READABLE_FORMATS)}")
     reader = _Reader(data)
     seed = sum(reader.byte() << (8 * shift) for shift in range(4))
     header = [reader.byte() for _ in range(HEADER_SIZE - 4)]
@@ -329,27 +316,28 @@ def decode(data: bytes) -> Schedule:
     record_count = min(len(body) // EVENT_SIZE, MAX_EVENTS)
     for position in range(record_count):
         record = body[position * EVENT_SIZE : (position + 1) * EVENT_SIZE]
-        records.append((_decode_event(record, node_count), position))
+        records.append((_decode_event(record, node_count, known), position))
     records.sort(key=lambda pair: (pair[0].at_ticks, pair[1]))
     return Schedule(seed=seed, events=tuple(event for event, _ in records), **knobs)
 
 
-def _decode_event(record: bytes, node_count: int) -> FaultEvent:
+def _decode_event(record: bytes, node_count: int, known: int) -> FaultEvent:
     at_ticks, verb_byte, a_byte, b_byte, value_byte = record
-    verb = Verb(verb_byte % len(Verb))
-    arity = _NODE_ARGUMENTS[verb]
+    verb = verb_of_byte(verb_byte, known)
+    spec = VERBS[verb]
+    arity = len(spec.nodes)
     selectors = node_count + ROLE_SELECTORS
     a = a_byte % selectors if arity >= 1 else 0
     b = b_byte % selectors if arity >= 2 else 0
-    if verb == Verb.SPLIT:
-        value = value_byte % (1 << node_count)
-    elif verb == Verb.SKEW:
-        value = 64 + value_byte % 128
-    elif verb == Verb.LINK:
-        value = value_byte
-    else:
-        value = 0
-    return FaultEvent(at_ticks, verb, a, b, value)
+    return FaultEvent(at_ticks, verb, a, b, spec.value.decode(value_byte, node_count))
+
+
+def event_record(at_ticks: int, verb: Verb, a: int = 0, b: int = 0, value_byte: int = 0) -> bytearray:
+    """The raw record of one event; the mutator writes records with it."""
+    record = bytearray(EVENT_SIZE)
+    record[TIME_FIELD], record[VERB_FIELD], record[A_FIELD] = at_ticks, int(verb), a
+    record[B_FIELD], record[VALUE_FIELD] = b, value_byte
+    return record
 
 
 def random_input(generator) -> bytes:
@@ -378,8 +366,10 @@ def encode(schedule: Schedule) -> bytes:
     for event in schedule.events:
         if not 0 <= event.at_ticks < MAX_FAULT_TICKS:
             raise ValueError(f"event time {event.at_ticks} outside 0..{MAX_FAULT_TICKS - 1}")
-        value = event.value - 64 if event.verb == Verb.SKEW else event.value
-        out += bytes([event.at_ticks, int(event.verb), event.a, event.b, value])
+        value_byte = VERBS[event.verb].value.encode(event.value)
+        if not 0 <= value_byte < 256:
+            raise ValueError(f"event value {event.value} cannot be encoded for {event.verb.name.lower()}")
+        out += event_record(event.at_ticks, event.verb, event.a, event.b, value_byte)
     encoded = bytes(out)
     if decode(encoded) != schedule:
         raise ValueError("schedule is not in canonical form (node index or value out of range)")

@@ -32,12 +32,19 @@ repeats itself.
 
 import random
 
+from raftfuzz.fault_verbs import Verb, undo_of, verb_of_byte
 from raftfuzz.schedule import (
+    A_FIELD,
+    B_FIELD,
     EVENT_SIZE,
     HEADER_SIZE,
     MAX_EVENTS,
-    Verb,
+    MAX_FAULT_TICKS,
+    TIME_FIELD,
+    VALUE_FIELD,
+    VERB_FIELD,
     decode,
+    event_record,
     leader_selector,
     previous_leader_selector,
     random_input,
@@ -54,13 +61,7 @@ WEIGHTS = {"knob": 1, "network": 1, "seed": 1, "insert": 1, "delete": 1, "undo":
 # election and heartbeat timeouts, latency, loss, duplication, client think
 # time and retry, crash-after-sync and restart delay.
 NETWORK_TIMING_BYTES = tuple(SEED_BYTES + position for position in (1, 2, 3, 4, 5, 6, 8, 12, 13))
-# The verb that undoes each verb, and the value byte it needs (None: keep).
-# A campaign ends by itself, so it has no entry.
-UNDO = {
-    Verb.CRASH: (Verb.RESTART, None), Verb.PARTITION: (Verb.HEAL, None), Verb.ONE_WAY: (Verb.HEAL, None),
-    Verb.ISOLATE: (Verb.HEAL_ALL, None), Verb.SPLIT: (Verb.HEAL_ALL, None), Verb.HOLD: (Verb.RELEASE, None),
-    Verb.PAUSE: (Verb.RESUME, None), Verb.SKEW: (Verb.SKEW, 64), Verb.LINK: (Verb.LINK, 0),
-}
+LAST_TICK = MAX_FAULT_TICKS - 1  # a record's time is one byte
 
 
 def mutate(data: bytes, max_size: int, seed: int, *, byte_mutator=None) -> bytes:
@@ -96,24 +97,27 @@ def _mutate_once(rng: random.Random, header: bytearray, records: list[bytearray]
         del records[rng.randrange(len(records))]
     elif choice == "undo" and records and len(records) < MAX_EVENTS:
         fault = rng.choice(records)
-        undo = UNDO.get(Verb(fault[1] % len(Verb)))
+        # The inverse from the verb table (raftfuzz.fault_verbs): a restart
+        # after a crash, a heal after a partition; a campaign ends by itself.
+        undo = undo_of(verb_of_byte(fault[VERB_FIELD]))
         if undo is not None:
             verb, value = undo
-            later = min(255, fault[0] + 1 + rng.randrange(64))
-            records.append(bytearray([later, int(verb), fault[2], fault[3], fault[4] if value is None else value]))
+            later = min(LAST_TICK, fault[TIME_FIELD] + 1 + rng.randrange(64))
+            records.append(event_record(later, verb, fault[A_FIELD], fault[B_FIELD],
+                                        fault[VALUE_FIELD] if value is None else value))
     elif choice == "steer" and len(records) < MAX_EVENTS - 2:
         node_count = decode(bytes(header)).node_count
-        after = rng.choice(records)[0] if records else rng.randrange(128)
-        start = min(255, after + 1 + rng.randrange(32))
+        after = rng.choice(records)[TIME_FIELD] if records else rng.randrange(128)
+        start = min(LAST_TICK, after + 1 + rng.randrange(32))
         if rng.randrange(2):
             node = previous_leader_selector(node_count) if rng.randrange(2) else rng.randrange(node_count)
-            records.append(bytearray([start, int(Verb.CAMPAIGN), node, 0, 0]))
+            records.append(event_record(start, Verb.CAMPAIGN, node))
         else:
-            heal = min(255, start + 8 + rng.randrange(24))
-            campaign = min(255, heal + 1 + rng.randrange(10))
-            records += [bytearray([start, int(Verb.ISOLATE), leader_selector(node_count), 0, 0]),
-                        bytearray([heal, int(Verb.HEAL_ALL), 0, 0, 0]),
-                        bytearray([campaign, int(Verb.CAMPAIGN), previous_leader_selector(node_count), 0, 0])]
+            heal = min(LAST_TICK, start + 8 + rng.randrange(24))
+            campaign = min(LAST_TICK, heal + 1 + rng.randrange(10))
+            records += [event_record(start, Verb.ISOLATE, leader_selector(node_count)),
+                        event_record(heal, Verb.HEAL_ALL),
+                        event_record(campaign, Verb.CAMPAIGN, previous_leader_selector(node_count))]
     elif choice == "field" and records:
         rng.choice(records)[rng.randrange(EVENT_SIZE)] = rng.randrange(256)
 

@@ -7,7 +7,8 @@ dropped and unsynced disk writes are lost) and restarts (the node is rebuilt
 from its disk), pauses and resumes, clock skew (a node's tick interval), and
 per-link degradation (extra loss, duplication, delay), and campaigns (the
 leader's links are cut and one node's clock runs fast until that node leads
-or the campaign times out; raftfuzz.schedule). The background network
+or the campaign times out; raftfuzz.schedule); each verb's handler in
+raftfuzz.fault_verbs calls the fault primitives here. The background network
 applies the schedule's loss, duplication and latency range to every message.
 One tick after the last fault every link is healed and made reliable (no
 loss, duplication or extra delay), every crashed node restarted and every
@@ -41,6 +42,7 @@ from raftfuzz import core as core_module
 from raftfuzz.checkers import SafetyChecker
 from raftfuzz.client import Client, Operation
 from raftfuzz.disk import Disk
+from raftfuzz.fault_verbs import VERBS
 from raftfuzz import linearizability as linearizability_module
 from raftfuzz.linearizability import check_history
 from raftfuzz.liveness import LivenessChecker, progress_checkable, progress_deadline_ticks
@@ -51,7 +53,6 @@ from raftfuzz.schedule import (
     TICK_US,
     FaultEvent,
     Schedule,
-    Verb,
     earliest_crashed_selector,
     leader_selector,
     previous_leader_selector,
@@ -316,11 +317,11 @@ class Simulation:
         elif kind == KIND_CRASH:
             self.crash_pending[c] = False
             self._log(0, f"crash n{c} after its disk sync")
-            self._crash(c)
+            self.crash_node(c)
             self.core.push(time_us + self.schedule.restart_after_ticks * TICK_US, KIND_RESTART, 0, 0, c)
         elif kind == KIND_RESTART:
             self._log(0, f"restart n{c}")
-            self._restart(c)
+            self.restart_node(c)
         elif kind == KIND_CAMPAIGN_END:
             self._end_campaign(c)
         else:
@@ -449,52 +450,11 @@ class Simulation:
         if self.log_level >= 0:
             roles = [f"{x}=n{y}" for x, y in (("a", a), ("b", b)) if getattr(event, x) >= self.node_count]
             self._log(0, f"fault {event.describe(self.node_count)} {' '.join(roles)}".rstrip())
-        verb = event.verb
-        if verb == Verb.CRASH:
-            self._crash(a)
-        elif verb == Verb.RESTART:
-            self._restart(a)
-        elif verb == Verb.PARTITION:
-            self._set_link(a, b, core_module.LINK_CUT)
-            self._set_link(b, a, core_module.LINK_CUT)
-        elif verb == Verb.HEAL:
-            self._set_link(a, b, core_module.LINK_UP)
-            self._set_link(b, a, core_module.LINK_UP)
-        elif verb == Verb.ONE_WAY:
-            self._set_link(a, b, core_module.LINK_CUT)
-        elif verb == Verb.ISOLATE:
-            for other in self.members:
-                self._set_link(a, other, core_module.LINK_CUT)
-                self._set_link(other, a, core_module.LINK_CUT)
-        elif verb == Verb.SPLIT:
-            for x in self.members:
-                for y in self.members:
-                    if (event.value >> x & 1) != (event.value >> y & 1):
-                        self._set_link(x, y, core_module.LINK_CUT)
-        elif verb == Verb.HEAL_ALL:
-            self._heal_links()
-        elif verb == Verb.HOLD:
-            self._set_link(a, b, core_module.LINK_HELD)
-        elif verb == Verb.RELEASE:
-            if (a, b) in self.held_links:
-                self._set_link(a, b, core_module.LINK_UP)
-        elif verb == Verb.PAUSE:
-            if self.nodes[a] is not None and not self.paused[a]:
-                self.paused[a] = True
-                self.core.set_node_state(self.now, a, core_module.NODE_PAUSED)
-        elif verb == Verb.RESUME:
-            self._resume(a)
-        elif verb == Verb.SKEW:
-            self.tick_interval[a] = TICK_US * event.value // SKEW_NOMINAL
-            self.core.set_tick_interval(a, self.tick_interval[a])
-        elif verb == Verb.LINK:
-            self._degrade_link(a, b, event.value)
-        elif verb == Verb.CAMPAIGN:
-            self._campaign(a)
-        else:
-            raise HarnessError(f"unknown verb {verb}")
+        VERBS[event.verb].apply(self, a, b, event.value)
 
-    def _set_link(self, src: int, dst: int, state: int, *, campaign: bool = False) -> None:
+    # The fault primitives the verbs' handlers (raftfuzz.fault_verbs) call.
+
+    def set_link(self, src: int, dst: int, state: int, *, campaign: bool = False) -> None:
         if src == dst:
             return
         if not campaign and self.campaign is not None:
@@ -510,7 +470,7 @@ class Simulation:
             self.cut_links.discard((src, dst))
         self.core.set_link_state(self.now, src, dst, state)
 
-    def _campaign(self, node_id: int) -> None:
+    def start_campaign(self, node_id: int) -> None:
         """Steers the next election to ``node_id`` through the network and the
         clocks alone: the current leader's links to the other nodes are cut,
         so nobody's log moves on and its heartbeats stop, and the node's clock
@@ -531,7 +491,7 @@ class Simulation:
             for dst in self.members:
                 link = (leader, dst)
                 if dst != leader and link not in self.cut_links and link not in self.held_links:
-                    self._set_link(leader, dst, core_module.LINK_CUT, campaign=True)
+                    self.set_link(leader, dst, core_module.LINK_CUT, campaign=True)
                     campaign.cut.add(link)
         self.core.set_tick_interval(node_id, max(LATENCY_FLOOR_US, self.tick_interval[node_id] // CAMPAIGN_SPEEDUP))
         deadline = self.now + CAMPAIGN_ELECTION_TIMEOUTS * self.schedule.election_timeout_ticks * TICK_US
@@ -545,15 +505,15 @@ class Simulation:
         self.campaign = None
         self._log(0, f"campaign of n{campaign.node} ends: the leader's links reopen, its clock is back")
         for src, dst in sorted(campaign.cut):
-            self._set_link(src, dst, core_module.LINK_UP, campaign=True)
+            self.set_link(src, dst, core_module.LINK_UP, campaign=True)
         self.core.set_tick_interval(campaign.node, self.tick_interval[campaign.node])
 
-    def _heal_links(self) -> None:
+    def heal_links(self) -> None:
         for src in self.members:
             for dst in self.members:
-                self._set_link(src, dst, core_module.LINK_UP)
+                self.set_link(src, dst, core_module.LINK_UP)
 
-    def _degrade_link(self, src: int, dst: int, quality: int) -> None:
+    def degrade_link(self, src: int, dst: int, quality: int) -> None:
         """Quality 0 restores the schedule's defaults; otherwise the low three
         bits add loss, the next two duplication, the top three extra delay."""
         if src == dst:
@@ -564,7 +524,12 @@ class Simulation:
         latency_max = s.latency_max_us + (quality >> 5) * 4_000
         self.core.set_link_faults(src, dst, loss, duplicate, 256, s.latency_min_us, latency_max)
 
-    def _crash(self, node_id: int) -> None:
+    def set_tick_rate(self, node_id: int, rate: int) -> None:
+        """Clock skew: the node's tick interval becomes rate/SKEW_NOMINAL of a tick."""
+        self.tick_interval[node_id] = TICK_US * rate // SKEW_NOMINAL
+        self.core.set_tick_interval(node_id, self.tick_interval[node_id])
+
+    def crash_node(self, node_id: int) -> None:
         if self.nodes[node_id] is None:
             return
         if self.campaign is not None and self.campaign.node == node_id:
@@ -576,7 +541,7 @@ class Simulation:
         self.checker.node_stopped(node_id)
         self.core.set_node_state(self.now, node_id, core_module.NODE_DOWN)
 
-    def _restart(self, node_id: int) -> None:
+    def restart_node(self, node_id: int) -> None:
         if self.nodes[node_id] is not None:
             return
         node = self._make_node(node_id)
@@ -586,7 +551,12 @@ class Simulation:
         self.core.set_node_state(self.now, node_id, core_module.NODE_UP)
         self.checker.check_node(node)
 
-    def _resume(self, node_id: int) -> None:
+    def pause_node(self, node_id: int) -> None:
+        if self.nodes[node_id] is not None and not self.paused[node_id]:
+            self.paused[node_id] = True
+            self.core.set_node_state(self.now, node_id, core_module.NODE_PAUSED)
+
+    def resume_node(self, node_id: int) -> None:
         if self.paused[node_id]:
             self.paused[node_id] = False
             self.core.set_node_state(self.now, node_id, core_module.NODE_UP)
@@ -594,11 +564,11 @@ class Simulation:
     def _heal_everything(self) -> None:
         self._log(0, "heal everything: links up, crashed nodes restarted, paused nodes resumed")
         self._end_campaign()
-        self._heal_links()
+        self.heal_links()
         self._configure_network(reliable=True)
         for node_id in self.members:
-            self._restart(node_id)
-            self._resume(node_id)
+            self.restart_node(node_id)
+            self.resume_node(node_id)
         if progress_checkable(self.schedule):
             self.liveness.start_progress_check(self.history)
             self.awaiting_progress = True

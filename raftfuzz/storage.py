@@ -6,7 +6,7 @@ written once: ``GcsStore`` (a Google Cloud Storage bucket, see
 layout, for many workers on one machine and for tests). Names are relative to
 the store's root and always use ``/``; the layout mirrors ClusterFuzz:
 
-    corpus/<target>/<sha1>                       inputs, added to, never edited
+    corpus/v<format>/<target>/<sha1>             inputs, added to, never edited
     crashes/<signature>/crash-<sha1>{,.json}     one full report per signature
     crashes/<signature>/signature.json           which input holds that report
     crashes/<signature>/occurrences/<sha1>.json  one small record per input

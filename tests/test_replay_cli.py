@@ -4,6 +4,8 @@ one line naming the problem, a non-zero exit, never a traceback."""
 import base64
 import json
 
+from raftfuzz import __version__
+from raftfuzz.schedule import FORMAT_VERSION
 from raftfuzz.violations import EXIT_SAFETY, EXIT_USAGE
 from tests.conftest import run_cli
 
@@ -96,7 +98,13 @@ def test_wrong_input_format_version(crash_report, tmp_path):
     report["format_version"] = 0
     broken = tmp_path / "crash-old.json"
     broken.write_text(json.dumps(report))
-    assert_one_line_error(run_cli("raftfuzz", "replay", str(broken)), "input format 0")
+    assert_one_line_error(run_cli("raftfuzz", "replay", str(broken)), "input format 0",
+                          "is not one this raftfuzz reads", f"replay it with raftfuzz {__version__!r}")
+
+
+def test_the_report_records_the_input_format(crash_report):
+    path, _ = crash_report
+    assert json.loads(path.read_text())["format_version"] == FORMAT_VERSION
 
 
 def test_not_a_report(tmp_path):

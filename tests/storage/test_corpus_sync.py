@@ -5,7 +5,8 @@ import hashlib
 import shutil
 
 from raftfuzz import corpus_sync
-from raftfuzz.corpus_sync import CorpusSync, corpus_prefix, prune
+from raftfuzz.corpus_sync import CorpusSync, corpus_prefix, prune, target_folder
+from raftfuzz.schedule import FORMAT_VERSION
 from tests.conftest import REPO, run_cli
 
 TARGET = "raftfuzz.raft:RaftNode"
@@ -60,6 +61,21 @@ def test_pull_refuses_an_entry_whose_content_does_not_match_its_name(gcs_store, 
     result = CorpusSync(gcs_store, TARGET).pull(tmp_path / "local")
     assert (result.moved, result.skipped) == (1, 1)
     assert contents(tmp_path / "local") == {hashlib.sha1(b"good").hexdigest()}
+
+
+def test_the_corpus_path_names_the_input_format(gcs_store, tmp_path):
+    assert corpus_prefix(TARGET) == f"corpus/v{FORMAT_VERSION}/raftfuzz.raft_RaftNode/"
+    sha1 = lambda data: hashlib.sha1(data).hexdigest()  # noqa: E731
+    # Inputs of another format, or stored before the format was in the path,
+    # would decode to other schedules: a worker never pulls them.
+    gcs_store.create(corpus_prefix(TARGET, FORMAT_VERSION + 1) + sha1(b"next"), b"next")
+    gcs_store.create(f"corpus/{target_folder(TARGET)}/" + sha1(b"unversioned"), b"unversioned")
+    gcs_store.create(corpus_prefix(TARGET) + sha1(b"this format"), b"this format")
+    CorpusSync(gcs_store, TARGET).pull(tmp_path / "local")
+    assert contents(tmp_path / "local") == {sha1(b"this format")}
+    write_entries(tmp_path / "mine", [b"pushed"])
+    CorpusSync(gcs_store, TARGET).push([tmp_path / "mine"])
+    assert gcs_store.exists(corpus_prefix(TARGET) + sha1(b"pushed"))
 
 
 def test_targets_have_separate_corpora(gcs_store, tmp_path):
