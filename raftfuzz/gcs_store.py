@@ -142,10 +142,13 @@ class GcsStore:
         session.proxies.update(requests.utils.get_environ_proxies(endpoint_url))
         session.verify = settings.ca_bundle or True
         session.trust_env = False
-        # The client also finds an emulator through STORAGE_EMULATOR_HOST in
-        # the environment itself; the entry point exported the same settings
-        # there (Settings.export), so the two agree.
-        client = storage.Client(project=None, credentials=credentials, _http=session)
+        # The endpoint is given explicitly, so the client goes where the
+        # settings say even when its own reading of STORAGE_EMULATOR_HOST in
+        # the environment would differ; an emulator takes no project and no
+        # authentication (the credentials above are anonymous for it).
+        endpoint = {"client_options": {"api_endpoint": settings.emulator},
+                    "use_auth_w_custom_endpoint": False} if settings.emulator else {}
+        client = storage.Client(project=None, credentials=credentials, _http=session, **endpoint)
         return client, client.bucket(self.bucket_name), identity
 
     def describe(self) -> str:
