@@ -35,6 +35,7 @@ from pathlib import Path
 
 from raftfuzz import feedback
 from raftfuzz.fuzz_supervisor import supervise, wants_sync
+from raftfuzz.outcome import Outcome
 from raftfuzz.paths import PathError, os_reason, readable_directory, writable_directory
 from raftfuzz.report import ReportError, looks_like_report, read_crash_file
 from raftfuzz.settings import Settings, SettingsError
@@ -63,7 +64,7 @@ def _split_arguments(arguments: list[str]) -> tuple[dict[str, str], list[str], l
             own.append(f"{name}={value}")
         elif argument in ("-h", "--help"):
             print(__doc__)
-            raise SystemExit(0)
+            raise SystemExit(Outcome.OK)
         else:
             libfuzzer.append(argument)
         index += 1

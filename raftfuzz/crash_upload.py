@@ -45,6 +45,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from raftfuzz.outcome import Outcome
 from raftfuzz.report import ReportError, load_report
 from raftfuzz.settings import Settings
 from raftfuzz.storage import ObjectMissing, StorageError, check_object_name
@@ -169,7 +170,7 @@ def _rebuild_main(argv: list[str]) -> int:
     except Exception as error:
         return report_error(error, "raftfuzz")
     print(path or "")
-    return 0
+    return Outcome.OK
 
 
 class CrashUploader:

@@ -26,6 +26,10 @@ from inside the fuzzer could not be relied on. An uploader thread would also
 take the GIL from the instrumented fuzz loop. From outside, every way the
 fuzzer can end looks the same, including ``-jobs`` and ``-fork`` children.
 
+The container's entrypoint (raftfuzz/container.py), which must outlive
+libFuzzer anyway to restart it after each crash, runs this same supervisor
+in its own process around each fuzzer start, so a worker is two processes.
+
 Failures after the start never stop the fuzzer: a crash that cannot be
 uploaded stays in the spool (one line says so) and is retried at the next
 interval, by the next run, or by ``raftfuzz sync``.

@@ -138,9 +138,12 @@ class RecordingCore:
         return indexes if collect else len(indexes)
 
 
+REAL_MAKE_CORE = core_module.make_core
+
+
 def features_of_run(monkeypatch, core_name, data, features=ALL_FEATURES, node_class=RaftNode):
     made = []
-    make_core = core_module.make_core
+    make_core = REAL_MAKE_CORE
 
     def recording_make_core(*arguments):
         made.append(RecordingCore(make_core(*arguments)))
