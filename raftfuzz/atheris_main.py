@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     atheris.Fuzz()
 
 
-def check_fuzzer_paths(libfuzzer_arguments: list[str], artifacts: str, *, pulled: bool = False) -> None:
+def check_fuzzer_paths(libfuzzer_arguments: list[str], artifacts: Path, *, pulled: bool = False) -> None:
     """What ``raftfuzz.atheris_main`` checks before libFuzzer starts: the
     artifacts directory is writable; every file or directory argument
     exists; the first directory (where libFuzzer writes new corpus entries,
