@@ -19,7 +19,7 @@ import json
 import sys
 from pathlib import Path
 
-from raftfuzz import atheris_main, container, storage_cli
+from raftfuzz import storage_cli
 from raftfuzz.outcome import Outcome
 from raftfuzz.settings import CORE_NAMES, LOG_LEVELS, Settings
 from raftfuzz.user_errors import report_error
@@ -73,10 +73,17 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    # The subcommands' modules are imported when used, so that a short
+    # command does not pay for loading every other one (no circle: neither
+    # imports this module; tests/test_settings.py checks).
     if argv[:1] == ["fuzz"]:
+        from raftfuzz import atheris_main
+
         atheris_main.main(["raftfuzz fuzz", *argv[1:]])
         return Outcome.OK
     if argv[:1] == ["container"]:
+        from raftfuzz import container
+
         return container.main(argv[1:])
     arguments = _parser().parse_args(argv)
     try:
