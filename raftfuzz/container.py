@@ -77,10 +77,10 @@ def container_settings(environ=None) -> Settings:
     a mode's required settings, and the worker's name. SettingsError names
     the first bad one."""
     settings = Settings.load(environ=environ)
-    if settings.mode == "reproduce" and settings.fuzz_file is None:
+    if settings.fuzz_mode == "reproduce" and settings.fuzz_file is None:
         raise SettingsError("FUZZ_MODE=reproduce needs FUZZ_FILE (a crash-<sha1>.json or raw "
                             "input: a path in the container or a gs://BUCKET/... URL)")
-    if settings.mode == "prune" and not settings.shared:
+    if settings.fuzz_mode == "prune" and not settings.shared:
         raise SettingsError("FUZZ_MODE=prune prunes the shared corpus; set BUCKET_NAME (or RAFTFUZZ_STORE_DIR)")
     if settings.worker is None:
         host = socket.gethostname()
@@ -108,26 +108,26 @@ class Entrypoint:
         target = settings.target_spec
         split_target(target)
         where = self._store_description()
-        if settings.mode == "reproduce":  # the report names its own target and step limit
+        if settings.fuzz_mode == "reproduce":  # the report names its own target and step limit
             what = f"file={settings.fuzz_file}"
         else:
             what = f"target={target} max_steps={settings.max_steps}"
-            if settings.mode in ("fuzz", "random"):
-                what += f" seconds={settings.seconds}"
-        self.log(f"mode={settings.mode} {what} store={where} commit={source_commit(settings.commit)}")
-        if not settings.shared and settings.mode in ("fuzz", "random"):
-            corpus = f" and the corpus in {_absolute(settings.corpus)}" if settings.mode == "fuzz" else ""
+            if settings.fuzz_mode in ("fuzz", "random"):
+                what += f" seconds={settings.fuzz_seconds}"
+        self.log(f"mode={settings.fuzz_mode} {what} store={where} commit={source_commit(settings.commit)}")
+        if not settings.shared and settings.fuzz_mode in ("fuzz", "random"):
+            corpus = f" and the corpus in {_absolute(settings.corpus)}" if settings.fuzz_mode == "fuzz" else ""
             self.log(f"no BUCKET_NAME set: crash reports stay in {_absolute(settings.artifacts)}{corpus} "
                      f"(mount a volume there to keep them)")
-        if settings.mode == "fuzz":
+        if settings.fuzz_mode == "fuzz":
             return self.fuzz()
         self._stop_on_signals(lambda signum, frame: self._interrupt(signum))
         try:
-            if settings.mode == "random":
-                code = random_mode.run_random(settings, random_mode.Budget(seconds=settings.seconds, quiet=True))
+            if settings.fuzz_mode == "random":
+                code = random_mode.run_random(settings, random_mode.Budget(seconds=settings.fuzz_seconds, quiet=True))
                 # A violation is a finding, saved; the worker did its job.
                 code = Outcome.OK if code in (Outcome.SAFETY, Outcome.LIVENESS) else code
-            elif settings.mode == "reproduce":
+            elif settings.fuzz_mode == "reproduce":
                 code = replay.replay(settings, settings.fuzz_file)
             else:
                 code = storage_cli.prune_shared_corpus(settings)
@@ -165,7 +165,7 @@ class Entrypoint:
                 self.child.send_signal(signum)
 
         self._stop_on_signals(forward)
-        deadline = time.monotonic() + settings.seconds
+        deadline = time.monotonic() + settings.fuzz_seconds
         if self.store is not None and settings.sync:
             # Steps 1-3 of raftfuzz/fuzz_supervisor.py, once per worker: a
             # store that is misconfigured or down stops it here (exit 5).

@@ -171,8 +171,8 @@ SETTINGS = (
     Variable("sync_interval", "RAFTFUZZ_SYNC_INTERVAL", None, _seconds(1, 24 * 3600, low_included=True),
              outcome=Outcome.STORAGE),
     Variable("worker", "RAFTFUZZ_WORKER", None, _text),
-    Variable("mode", "FUZZ_MODE", None, _choice("a mode", FUZZ_MODES)),
-    Variable("seconds", "FUZZ_SECONDS", None, _whole(1, MAX_FUZZ_SECONDS)),
+    Variable("fuzz_mode", "FUZZ_MODE", None, _choice("a mode", FUZZ_MODES)),
+    Variable("fuzz_seconds", "FUZZ_SECONDS", None, _whole(1, MAX_FUZZ_SECONDS)),
     Variable("fuzz_file", "FUZZ_FILE", None, _text),
     Variable("job_index", "JOB_COMPLETION_INDEX", None, _whole(0, MAX_COMPLETION_INDEX)),
 )
@@ -214,8 +214,8 @@ class Settings:
     sync: bool = True
     sync_interval: float = 60.0
     worker: str | None = None          # None: default_worker()
-    mode: str = "fuzz"
-    seconds: int = 3600
+    fuzz_mode: str = "fuzz"            # the container's mode
+    fuzz_seconds: int = 3600           # the container's budget for fuzz and random
     fuzz_file: str | None = None
     job_index: int | None = None
 
