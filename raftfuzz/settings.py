@@ -5,8 +5,8 @@ An entry point (``raftfuzz`` and its subcommands, ``raftfuzz.atheris_main``,
 ``raftfuzz.crash_upload``) builds one ``Settings`` with ``Settings.load``:
 a flag wins over its environment variable, which wins over the default, and
 every value is checked here, once, so a bad one is a single line naming the
-flag or variable and the fix (``SettingsError``, exit code 2) before any work
-starts. The object is then passed down; no other module reads the
+flag or variable and the fix (``SettingsError``: exit code 2, or 5 for a
+setting of the shared store) before any work starts. The object is then passed down; no other module reads the
 environment (tests/test_settings.py checks the source for it).
 
 Child processes get the settings through the environment: libFuzzer's
