@@ -68,7 +68,7 @@ def cost_child() -> None:
     from raftfuzz.harness import Harness
 
     if os.environ.get("BENCH_FEEDBACK_OFF"):
-        feedback.state_features = lambda value=None: 0
+        feedback.uses_state = lambda mode: False  # no counters, and still no instrumentation
     probe = Path(os.environ["BENCH_FEEDBACK_PROBE"])
     totals = {"executions": 0, "steps": 0, "cpu_inside": 0.0}
     execute = Harness.execute
@@ -132,8 +132,7 @@ def simulator_cost(inputs: list[bytes], repeat: int) -> dict:
     from raftfuzz.harness import Harness
     from raftfuzz.raft import RaftNode
 
-    os.environ["RAFTFUZZ_CORE"] = "c"
-    harness = Harness.from_settings(RaftNode)
+    harness = Harness.from_settings(RaftNode, core="c")
     variants = {"off": 0, "on": FEEDBACK_STATES | FEEDBACK_TRANSITIONS | FEEDBACK_EVENT_KIND}
     cpu = {name: [] for name in variants}
     for _ in range(repeat):

@@ -60,9 +60,10 @@ def simulator_child(repeat: int) -> None:
     from raftfuzz.raft import RaftNode
     from raftfuzz.schedule import encode
     from raftfuzz.seeds import seed_schedules
+    from raftfuzz.settings import Settings
 
     inputs = [encode(schedule) for schedule in seed_schedules().values()] * repeat
-    harness = Harness.from_settings(RaftNode)
+    harness = Harness.from_settings(RaftNode, Settings.load())  # RAFTFUZZ_CORE from the parent
     steps = simulated_us = 0
     started = time.process_time()
     for data in inputs:

@@ -58,9 +58,10 @@ def main() -> None:
             for workers in [int(value) for value in arguments.workers.split(",")]:
                 os.environ.update(emulator.environment("bench", prefix=f"threads-{workers}"))
                 from raftfuzz.corpus_sync import CorpusSync
-                from raftfuzz.storage import configured_store
+                from raftfuzz.settings import Settings
+                from raftfuzz.stores import configured_store
 
-                store = configured_store()
+                store = configured_store(Settings.load())
                 pusher = CorpusSync(store, TARGET, workers=workers)
                 push = pusher.push([source])
                 puller = CorpusSync(store, TARGET, workers=workers)

@@ -9,8 +9,9 @@
 Every libFuzzer flag passes through (-runs, -max_total_time, -jobs, -workers,
 -fork, -merge=1, -minimize_crash ...). raftfuzz's own flags start with two
 dashes, which libFuzzer ignores, so they can stay on the command line that
-libFuzzer re-runs for its child processes; they are also exported to the
-environment for the same reason.
+libFuzzer re-runs for its child processes; the settings they make (with the
+environment's, raftfuzz/settings.py) are also exported to the environment
+for the same reason.
 
 --feedback picks what guides libFuzzer (raftfuzz/feedback.py,
 docs/feedback.md): coverage of the target's code, counters of abstract
@@ -30,21 +31,29 @@ fuzzing and at exit; ``raftfuzz/fuzz_supervisor.py`` says how.
 """
 
 import os
+import stat
 import sys
+from dataclasses import replace
+from pathlib import Path
 
-from raftfuzz.violations import EXIT_USAGE
+from raftfuzz import feedback
+from raftfuzz.fuzz_supervisor import supervise, wants_sync
+from raftfuzz.outcome import Outcome
+from raftfuzz.paths import PathError, os_reason, readable_directory, writable_directory
+from raftfuzz.report import ReportError, looks_like_report, read_crash_file
+from raftfuzz.settings import Settings, SettingsError
+from raftfuzz.shrink import save_shrunk_crash
+from raftfuzz.user_errors import report_error
 
-_OWN_FLAGS = {"--target": "RAFTFUZZ_TARGET", "--max-steps": "MAX_STEPS", "--core": "RAFTFUZZ_CORE",
-              "--mutator": "RAFTFUZZ_MUTATOR", "--feedback": "RAFTFUZZ_FEEDBACK",
-              "--shrink-seconds": "RAFTFUZZ_SHRINK_SECONDS"}
-# "schedule": structure-aware mutations half of the time (raftfuzz.schedule_mutator);
-# "bytes": libFuzzer's byte mutations only.
-MUTATORS = ("schedule", "bytes")
+# raftfuzz's own flags, by the Settings field each sets.
+_OWN_FLAGS = {"--target": "target", "--max-steps": "max_steps", "--core": "core",
+              "--mutator": "mutator", "--feedback": "feedback", "--shrink-seconds": "shrink_seconds"}
 
 
-def _split_arguments(arguments: list[str]) -> tuple[list[str], list[str]]:
-    """Separates raftfuzz's flags (normalised to --flag=value) from libFuzzer's."""
-    own, libfuzzer = [], []
+def _split_arguments(arguments: list[str]) -> tuple[dict[str, str], list[str], list[str]]:
+    """Separates raftfuzz's flags from libFuzzer's: (the settings they give,
+    the flags normalised to --flag=value, libFuzzer's arguments)."""
+    given, own, libfuzzer = {}, [], []
     index = 0
     while index < len(arguments):
         argument = arguments[index]
@@ -53,65 +62,52 @@ def _split_arguments(arguments: list[str]) -> tuple[list[str], list[str]]:
             if not has_value:
                 index += 1
                 if index == len(arguments):
-                    raise SystemExit(f"raftfuzz: error: {name} needs a value")
+                    raise SettingsError(f"{name} needs a value")
                 value = arguments[index]
-            os.environ[_OWN_FLAGS[name]] = value
+            given[_OWN_FLAGS[name]] = value
             own.append(f"{name}={value}")
         elif argument in ("-h", "--help"):
             print(__doc__)
-            raise SystemExit(0)
+            raise SystemExit(Outcome.OK)
         else:
             libfuzzer.append(argument)
         index += 1
-    return own, libfuzzer
+    return given, own, libfuzzer
 
 
-def _artifact_directory(libfuzzer: list[str]) -> tuple[str, list[str]]:
+def _artifact_directory(libfuzzer: list[str], settings: Settings) -> tuple[Path, list[str]]:
     for argument in libfuzzer:
         if argument.startswith("-artifact_prefix="):
             prefix = argument.partition("=")[2]
             directory = prefix if prefix.endswith("/") else os.path.dirname(prefix) or "."
-            return directory, libfuzzer
-    directory = os.environ.get("RAFTFUZZ_ARTIFACTS") or "artifacts"
-    return directory, [f"-artifact_prefix={directory.rstrip('/')}/", *libfuzzer]
+            return Path(directory), libfuzzer
+    directory = str(settings.artifacts)
+    return settings.artifacts, [f"-artifact_prefix={directory.rstrip('/')}/", *libfuzzer]
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv if argv is None else argv)
     try:
-        own, libfuzzer = _split_arguments(argv[1:])
-        if os.environ.get("RAFTFUZZ_MUTATOR", "schedule") not in MUTATORS:
-            print(f"raftfuzz: error: --mutator must be one of {', '.join(MUTATORS)}", file=sys.stderr)
-            raise SystemExit(EXIT_USAGE)
-        from raftfuzz import feedback
-
-        mode = feedback.feedback_mode()
-        from raftfuzz.shrink import save_shrunk_crash, shrink_seconds_setting
-
-        shrink_seconds = shrink_seconds_setting()  # --shrink-seconds: shrink a new crash before it is saved
-        features = feedback.state_features() if feedback.uses_state(mode) else 0
-        artifacts, libfuzzer = _artifact_directory(libfuzzer)
-        from raftfuzz.fuzz_supervisor import supervise, wants_sync
-        from raftfuzz.paths import check_fuzzer_paths
-
-        synced = wants_sync(libfuzzer)
+        given, own, libfuzzer = _split_arguments(argv[1:])
+        settings = Settings.load(given)
+        artifacts, libfuzzer = _artifact_directory(libfuzzer, settings)
+        settings = replace(settings, artifacts=artifacts)
+        synced = wants_sync(libfuzzer, settings)
         check_fuzzer_paths(libfuzzer, artifacts, pulled=synced)  # before any work: findings need a place
-        os.environ["RAFTFUZZ_ARTIFACTS"] = artifacts
+        # Once, for libFuzzer's -jobs/-fork/-merge children, which re-run this
+        # command line and read the settings back from the environment.
+        settings.export()
         if synced:  # BUCKET_NAME or RAFTFUZZ_STORE_DIR: fuzz in a child, sync here
-            raise SystemExit(supervise(own, libfuzzer, artifacts))
-        harness = _harness(artifacts, instrument=feedback.uses_code(mode))
+            raise SystemExit(supervise(settings, own, libfuzzer))
+        harness = _harness(settings, instrument=feedback.uses_code(settings.feedback))
     except SystemExit:
         raise
     except Exception as error:  # a bad flag or target: one line, no traceback
-        from raftfuzz.cli import describe_error
-
-        message = describe_error(error)
-        if message is None:
-            raise
-        print(f"raftfuzz: error: {message}", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE) from None
+        raise SystemExit(report_error(error, "raftfuzz")) from None
 
     import atheris
+
+    features = settings.feature_mask if feedback.uses_state(settings.feedback) else 0
 
     def start_feedback() -> None:
         """Runs once, inside the first input: where counters can be registered."""
@@ -119,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
         if features:
             note = feedback.register_state_counters(harness.core_name)
             harness.feedback = features
-        print(feedback.startup_line(mode, note), file=sys.stderr, flush=True)
+        print(feedback.startup_line(settings.feedback, note), file=sys.stderr, flush=True)
 
     started = []
 
@@ -129,14 +125,14 @@ def main(argv: list[str] | None = None) -> None:
             start_feedback()
         schedule, result = harness.execute(data)
         if result.violation is not None:
-            if shrink_seconds:
-                save_shrunk_crash(harness, data, schedule, result, shrink_seconds)
+            if settings.shrink_seconds:  # --shrink-seconds: shrink a new crash before it is saved
+                save_shrunk_crash(harness, data, schedule, result, settings.shrink_seconds)
             else:
                 harness.save_crash(data, schedule, result)
             raise result.violation
 
     mutator = {}
-    if os.environ.get("RAFTFUZZ_MUTATOR", "schedule") == "schedule":
+    if settings.mutator == "schedule":
         from raftfuzz.schedule_mutator import mutate
 
         mutator = {"custom_mutator": mutate}
@@ -145,7 +141,51 @@ def main(argv: list[str] | None = None) -> None:
     atheris.Fuzz()
 
 
-def _harness(artifacts: str, *, instrument: bool):
+def check_fuzzer_paths(libfuzzer_arguments: list[str], artifacts: Path, *, pulled: bool = False) -> None:
+    """What ``raftfuzz.atheris_main`` checks before libFuzzer starts: the
+    artifacts directory is writable; every file or directory argument
+    exists; the first directory (where libFuzzer writes new corpus entries,
+    or the -merge=1 output) is writable; a crash report given as an input is
+    pointed at ``raftfuzz replay`` (libFuzzer would run its JSON text as raw
+    bytes and find nothing). With ``pulled`` (a shared store), the first
+    directory may be missing: the corpus pull creates it."""
+    writable_directory(artifacts, "the artifacts directory", "-artifact_prefix (or RAFTFUZZ_ARTIFACTS)")
+    positional = [argument for argument in libfuzzer_arguments if not argument.startswith("-")]
+    first_directory = True
+    for position, argument in enumerate(positional):
+        try:
+            status = os.stat(argument)
+        except FileNotFoundError:
+            if pulled and position == 0:
+                writable_directory(argument, "the corpus directory (new entries go there)", "the first "
+                                   "corpus argument")
+                first_directory = False
+                continue
+            raise PathError(f"{argument}: no such corpus directory or input file; create the directory "
+                            f"(mkdir -p {argument}) or check the path") from None
+        except OSError as error:
+            raise PathError(f"{argument}: cannot use it as a corpus directory or input ({os_reason(error)})") from None
+        if stat.S_ISDIR(status.st_mode):
+            if first_directory:
+                writable_directory(argument, "the corpus directory (new entries go there)", "the first "
+                                   "corpus argument", create=False)
+            else:
+                readable_directory(argument, "a corpus directory", "the corpus arguments")
+            first_directory = False
+            continue
+        try:
+            content = read_crash_file(Path(argument))
+        except ReportError as error:
+            raise PathError(str(error)) from None
+        if len(positional) > 1 and any(os.path.isdir(other) for other in positional):
+            raise PathError(f"{argument}: is a file, but other arguments are directories; libFuzzer takes "
+                            f"either input files to run or corpus directories, not both")
+        if looks_like_report(Path(argument), content):
+            raise PathError(f"{argument}: is a crash report, not a raw input; replay it with `raftfuzz replay "
+                            f"{argument}`, or pass the raw crash-<sha1> file beside it")
+
+
+def _harness(settings: Settings, *, instrument: bool):
     """Loads the target, with coverage instrumentation on its module only
     when instrument is true.
 
@@ -156,9 +196,9 @@ def _harness(artifacts: str, *, instrument: bool):
     import atheris
 
     from raftfuzz.harness import Harness
-    from raftfuzz.target import load_target, split_target, target_spec
+    from raftfuzz.target import load_target, split_target
 
-    spec = target_spec()
+    spec = settings.target_spec
     target_module, _ = split_target(spec)
     if instrument:
         declared = declared_instrumentation(target_module)
@@ -169,7 +209,7 @@ def _harness(artifacts: str, *, instrument: bool):
             node_class = load_target(spec)
     else:
         node_class = load_target(spec)
-    return Harness.from_settings(node_class, target=spec, artifacts=artifacts)
+    return Harness.from_settings(node_class, settings)
 
 
 # A target module that wraps a library outside its own package names the

@@ -19,50 +19,16 @@ Exit codes: 0 no violation, 1 harness error, 2 bad usage or input,
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-from raftfuzz import core as core_module
 from raftfuzz import storage_cli
-from raftfuzz.storage import EXIT_STORAGE, StorageError
-from raftfuzz.violations import EXIT_HARNESS_ERROR, EXIT_OK, EXIT_USAGE
+from raftfuzz.outcome import Outcome
+from raftfuzz.settings import CORE_NAMES, LOG_LEVELS, Settings
+from raftfuzz.user_errors import report_error
 
-LOG_ENV = "RAFTFUZZ_LOG"
-
-
-def describe_error(error: BaseException) -> str | None:
-    """The one-line message for an error a user can fix, or None for a bug."""
-    from raftfuzz.harness import SettingsError
-    from raftfuzz.paths import PathError
-    from raftfuzz.report import ReportError
-    from raftfuzz.target import TargetError
-
-    if isinstance(error, (ReportError, TargetError, SettingsError, PathError, core_module.CoreUnavailable)):
-        return str(error)
-    if isinstance(error, FileNotFoundError):
-        return f"{error.filename}: no such file"
-    if isinstance(error, IsADirectoryError):
-        return f"{error.filename}: is a directory, expected a file"
-    if isinstance(error, PermissionError):
-        return f"{error.filename}: permission denied"
-    if isinstance(error, OSError) and error.filename is not None:  # a symlink loop, a file used as a directory
-        return f"{error.filename}: {error.strerror or type(error).__name__}"
-    return None
-
-
-def report_error(error: Exception, prefix: str) -> int:
-    """Prints the one line for an error the user can fix and returns its exit
-    code: 5 for the shared store, 2 for a setting, file or target. Any other
-    exception is a bug in raftfuzz and is raised again, traceback and all."""
-    if isinstance(error, StorageError):
-        message, code = str(error), EXIT_STORAGE
-    else:
-        message, code = describe_error(error), EXIT_USAGE
-        if message is None:
-            raise error
-    print(f"{prefix}: error: {message}", file=sys.stderr)
-    return code
+# The flags that are settings (raftfuzz.settings), by their Settings field.
+_SETTING_FLAGS = ("target", "max_steps", "artifacts", "core", "log_level", "shrink_seconds")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--target", help="node class as package.module:Class (default: the reference node)")
         sub.add_argument("--max-steps", help="events per run (env MAX_STEPS)")
         sub.add_argument("--artifacts", help="where crash reports go (env RAFTFUZZ_ARTIFACTS)")
-        sub.add_argument("--core", choices=core_module.CORE_NAMES,
+        sub.add_argument("--core", choices=CORE_NAMES,
                          help="simulation core (env RAFTFUZZ_CORE; default: C when built)")
 
     random_mode = commands.add_parser("random", help="random schedules without coverage feedback")
@@ -96,8 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     replay = commands.add_parser("replay", help="replay a crash report or a raw input")
     common(replay)
     replay.add_argument("file", help="crash-<sha1>.json, a raw input, or gs://BUCKET/.../crash-<sha1>.json")
-    replay.add_argument("--log-level", choices=("none", "info", "debug", "trace"),
-                        help=f"trace detail (env {LOG_ENV}; default info)")
+    replay.add_argument("--log-level", choices=LOG_LEVELS, help="trace detail (env RAFTFUZZ_LOG; default info)")
 
     decode = commands.add_parser("decode", help="print the schedule an input decodes to")
     decode.add_argument("file", type=Path)
@@ -130,7 +95,7 @@ def _finding_parsers(commands) -> None:
                         help=f"time budget (default {DEFAULT_SECONDS:g})")
     shrink.add_argument("--max-runs", type=int, default=DEFAULT_MAX_RUNS,
                         help=f"run budget (default {DEFAULT_MAX_RUNS})")
-    shrink.add_argument("--core", choices=core_module.CORE_NAMES, help="simulation core (env RAFTFUZZ_CORE)")
+    shrink.add_argument("--core", choices=CORE_NAMES, help="simulation core (env RAFTFUZZ_CORE)")
 
     explain = commands.add_parser("explain", help="what a crash report's run did: text, HTML or ShiViz")
     target_option(explain)
@@ -139,62 +104,65 @@ def _finding_parsers(commands) -> None:
                                                 "plain-text summary is printed")
     explain.add_argument("--format", choices=("html", "shiviz"), default="html",
                          help="what -o writes (default html)")
-    explain.add_argument("--core", choices=core_module.CORE_NAMES, help="simulation core (env RAFTFUZZ_CORE)")
+    explain.add_argument("--core", choices=CORE_NAMES, help="simulation core (env RAFTFUZZ_CORE)")
 
     regress = commands.add_parser("regress", help="replay every report in a directory or bucket prefix")
     target_option(regress)
     regress.add_argument("source", help="a directory of crash-<sha1>.json reports, or gs://BUCKET/PREFIX")
     regress.add_argument("--expect", choices=("fixed", "failing"), default="fixed",
                          help="exit 0 when every report is fixed (default), or when every one still fails")
-    regress.add_argument("--core", choices=core_module.CORE_NAMES, help="simulation core (env RAFTFUZZ_CORE)")
+    regress.add_argument("--core", choices=CORE_NAMES, help="simulation core (env RAFTFUZZ_CORE)")
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    # The subcommands' modules are imported when used, so that a short
+    # command does not pay for loading every other one (no circle: neither
+    # imports this module; tests/test_settings.py checks).
     if argv[:1] == ["fuzz"]:
         from raftfuzz import atheris_main
 
         atheris_main.main(["raftfuzz fuzz", *argv[1:]])
-        return EXIT_OK
+        return Outcome.OK
     if argv[:1] == ["container"]:
         from raftfuzz import container
 
         return container.main(argv[1:])
     arguments = _parser().parse_args(argv)
     try:
-        return _dispatch(arguments)
+        settings = Settings.load({name: getattr(arguments, name, None) for name in _SETTING_FLAGS})
+        settings.export()  # for the child processes a command starts (a prune's merge, a rebuilt report)
+        return _dispatch(arguments, settings)
     except KeyboardInterrupt:
-        return 130
+        return Outcome.SIGINT
     except Exception as error:
         return report_error(error, "raftfuzz")
 
 
-def _dispatch(arguments) -> int:
-    if getattr(arguments, "core", None):
-        os.environ[core_module.ENVIRONMENT_VARIABLE] = arguments.core
+def _dispatch(arguments, settings: Settings) -> int:
     if arguments.command == "random":
-        from raftfuzz.random_mode import run_random
+        from raftfuzz.random_mode import Budget, run_random
 
-        return run_random(arguments)
+        return run_random(settings, Budget(runs=arguments.runs, seconds=arguments.seconds, seed=arguments.seed,
+                                           stop_on_violation=arguments.stop_on_violation, quiet=arguments.quiet))
     if arguments.command == "replay":
-        if arguments.file.startswith("gs://"):
-            with storage_cli.DownloadedReport(arguments.file) as path:
-                return _replay(arguments, path)
-        return _replay(arguments, Path(arguments.file))
+        from raftfuzz.replay import replay
+
+        return replay(settings, arguments.file)
     if arguments.command in ("corpus", "crashes", "sync"):
-        return storage_cli.dispatch(arguments)
+        return storage_cli.dispatch(arguments, settings)
     if arguments.command == "shrink":
         from raftfuzz.shrink import run_shrink
 
-        return run_shrink(arguments)
+        return run_shrink(arguments, settings)
     if arguments.command == "explain":
         from raftfuzz.explain import run_explain
 
-        return run_explain(arguments)
+        return run_explain(arguments, settings)
     if arguments.command == "regress":
         from raftfuzz.regress import run_regress
 
-        return run_regress(arguments)
+        return run_regress(arguments, settings)
     if arguments.command == "decode":
         from raftfuzz.report import current_format_input, load_report, looks_like_report, read_crash_file
         from raftfuzz.schedule import decode
@@ -203,7 +171,7 @@ def _dispatch(arguments) -> int:
         if looks_like_report(arguments.file, data):  # a report: its embedded input
             data = current_format_input(*load_report(arguments.file, data))
         print(json.dumps(decode(data).describe(legend=True), indent=2))
-        return EXIT_OK
+        return Outcome.OK
     if arguments.command == "seed-corpus":
         from raftfuzz.paths import writable_directory
         from raftfuzz.seeds import write_seed_corpus
@@ -211,57 +179,8 @@ def _dispatch(arguments) -> int:
         writable_directory(arguments.directory, "the seed corpus directory", "the DIR argument")
         paths = write_seed_corpus(arguments.directory)
         print(f"wrote {len(paths)} seeds to {arguments.directory}")
-        return EXIT_OK
+        return Outcome.OK
     raise AssertionError(arguments.command)
-
-
-def _replay(arguments, path: Path) -> int:
-    from raftfuzz.harness import Harness
-    from raftfuzz.report import current_format_input, load_report, looks_like_report, read_crash_file
-    from raftfuzz.target import load_target, report_target, target_spec
-
-    # Everything about the file is checked before anything is imported or
-    # run: what it is (by content, not by name), its structure, and whether
-    # the target it names may be imported (raftfuzz.target.report_target).
-    expected = None
-    content = read_crash_file(path)
-    if looks_like_report(path, content):
-        data, expected = load_report(path, content)
-        data = current_format_input(data, expected)
-        target = report_target(expected["target"], arguments.target)
-        max_steps = arguments.max_steps or expected["max_steps"]
-    else:
-        data = content
-        target, max_steps = arguments.target, arguments.max_steps
-    log_level = arguments.log_level or os.environ.get(LOG_ENV) or "info"
-    if log_level not in ("none", "info", "debug", "trace"):
-        print(f"raftfuzz: error: {LOG_ENV}={log_level!r}; use none, info, debug or trace", file=sys.stderr)
-        return EXIT_USAGE
-    spec = target_spec(target)
-    harness = Harness.from_settings(load_target(spec), target=spec, max_steps=max_steps,
-                                    artifacts=arguments.artifacts)
-    schedule, result = harness.execute(data, log_level=None if log_level == "none" else log_level)
-    print(f"core={harness.core_name} target={harness.target} steps={result.steps} "
-          f"time={result.time_us / 1e6:.3f}s ended_by={result.ended_by} trace={result.trace_hash}")
-    violation = result.violation
-    if violation is not None:
-        print(f"{violation.label} {violation.property_name} at step {violation.step}: "
-              f"{violation.message}")
-    if expected is not None:
-        recorded = expected["violation"]
-        reproduced = (
-            violation is not None
-            and violation.property_name == recorded.get("property")
-            and violation.step == recorded.get("step")
-            and result.trace_hash == expected.get("run", {}).get("trace_hash")
-        )
-        if not reproduced:
-            print(f"NOT REPRODUCED: the report recorded {recorded.get('property')} at step "
-                  f"{recorded.get('step')} (trace {expected.get('run', {}).get('trace_hash')}); "
-                  f"report core {expected.get('core')}, commit {expected.get('commit')}")
-            return EXIT_HARNESS_ERROR
-        print("reproduced: same property, step and trace hash as the report")
-    return violation.exit_code if violation is not None else EXIT_OK
 
 
 if __name__ == "__main__":

@@ -16,12 +16,18 @@
 | ``RAFTFUZZ_ARTIFACTS`` | where crash reports are written first | ``artifacts`` |
 | ``JOB_COMPLETION_INDEX`` | set by an Indexed Kubernetes Job: part of the worker's name | unset |
 
-Every mode runs the same code path as the command line: ``fuzz`` runs
-``python -m raftfuzz.atheris_main CORPUS SEEDS -max_total_time=...`` (which
-pulls, pushes and uploads through ``raftfuzz/fuzz_supervisor.py`` when a
-bucket is set), ``random`` is ``raftfuzz random --seconds ...``,
-``reproduce`` is ``raftfuzz replay FUZZ_FILE`` and ``prune`` is ``raftfuzz
-corpus prune``.
+The settings are read and checked once (raftfuzz/settings.py) and every
+mode calls the same functions as the command line with them: ``random`` is
+``raftfuzz.random_mode.run_random`` (``raftfuzz random --seconds ...``),
+``reproduce`` is ``raftfuzz.replay.replay`` (``raftfuzz replay FUZZ_FILE``)
+and ``prune`` is ``raftfuzz.storage_cli.prune_shared_corpus`` (``raftfuzz
+corpus prune``), all in this process. ``fuzz`` runs ``python -m
+raftfuzz.atheris_main CORPUS SEEDS -max_total_time=...`` as a child, because
+libFuzzer ends its process at every crash (``exit``/``_Exit``, no
+``finally``) and this process outlives it to restart it, rebuild reports and
+sync; with a bucket this process is also the sync supervisor
+(``raftfuzz/fuzz_supervisor.py``) around each start, so a worker is two
+processes, never three.
 
 Exit codes. ``reproduce`` exits with the verdict: 3 safety, 4 liveness, 0 no
 violation, 1 not reproduced. ``fuzz`` and ``random`` are workers: a crash is
@@ -44,115 +50,49 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
-from raftfuzz.storage import BUCKET_ENV, EXIT_STORAGE, STORE_DIR_ENV, WORKER_ENV
-from raftfuzz.violations import EXIT_HARNESS_ERROR, EXIT_LIVENESS, EXIT_OK, EXIT_SAFETY, EXIT_USAGE
+from raftfuzz import random_mode, replay, storage_cli
+from raftfuzz.crash_upload import RebuildError, orphans, rebuild_report
+from raftfuzz.fuzz_supervisor import Supervisor
+from raftfuzz.outcome import Outcome
+from raftfuzz.paths import writable_directory
+from raftfuzz.report import source_commit
+from raftfuzz.seeds import write_seed_corpus
+from raftfuzz.settings import Settings, SettingsError
+from raftfuzz.stores import configured_store
+from raftfuzz.target import split_target
+from raftfuzz.user_errors import report_error
 
-CREDENTIALS_ENV = "GOOGLE_APPLICATION_CREDENTIALS"
-MODES = ("fuzz", "random", "reproduce", "prune")
-LOG_LEVELS = ("none", "info", "debug", "trace")
-DEFAULT_SECONDS = 3600
-# A week: a budget beyond it is a typo (seconds taken for milliseconds), and a
-# pod that long outlives any sensible Job deadline anyway.
-MAX_SECONDS = 7 * 24 * 3600
-# Far above the Indexed Job's parallelism limits; a larger index is not one a
-# Job assigns.
-MAX_COMPLETION_INDEX = 100_000
 # libFuzzer stops at each crash and is started again for the rest of the
 # budget. Each start costs a second or two (imports, corpus load), so this
 # bounds the time a target that crashes on almost every input spends
 # restarting; past it the worker stops early with what it has.
 MAX_FUZZER_STARTS = 200
-# libFuzzer's exit code for a crash (-error_exitcode).
-LIBFUZZER_CRASH = 77
 
 
-class ContainerSettingsError(Exception):
-    """An environment variable has a value the entrypoint cannot use."""
-
-
-@dataclass(frozen=True)
-class Settings:
-    mode: str
-    seconds: int
-    max_steps: int
-    fuzz_file: str | None
-    log_level: str
-    corpus: Path
-    artifacts: Path
-    index: int | None
-    worker: str
-    shared: bool  # a bucket or shared directory is configured
-
-
-def _whole_number(environ, name: str, default: int | None, low: int, high: int) -> int | None:
-    value = environ.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise ContainerSettingsError(f"{name}={value!r} is not a whole number") from None
-    if not low <= number <= high:
-        raise ContainerSettingsError(f"{name}={number} is outside {low}..{high}")
-    return number
-
-
-def read_settings(environ=None) -> Settings:
-    """The settings from the environment; ContainerSettingsError names the
-    first bad one."""
-    from raftfuzz.feedback import feedback_mode
-    from raftfuzz.harness import DEFAULT_ARTIFACTS, SettingsError, parse_max_steps
-
-    environ = os.environ if environ is None else environ
-    # The Kubernetes templates set the key file's path empty for Workload
-    # Identity (one template serves both ways); empty means unset, and
-    # google-auth must not see it at all.
-    if environ.get(CREDENTIALS_ENV) == "":
-        del environ[CREDENTIALS_ENV]
-    mode = environ.get("FUZZ_MODE", "").strip() or "fuzz"
-    if mode not in MODES:
-        raise ContainerSettingsError(f"FUZZ_MODE={mode!r} is not a mode; use {', '.join(MODES)}")
-    seconds = _whole_number(environ, "FUZZ_SECONDS", DEFAULT_SECONDS, 1, MAX_SECONDS)
-    try:
-        max_steps = parse_max_steps(environ.get("MAX_STEPS") or None)
-        # Checked here too, so a bad value stops the worker before it starts fuzzing.
-        feedback_mode(environ.get("RAFTFUZZ_FEEDBACK") or None)
-    except SettingsError as error:
-        raise ContainerSettingsError(str(error)) from None
-    fuzz_file = environ.get("FUZZ_FILE", "").strip() or None
-    if mode == "reproduce" and fuzz_file is None:
-        raise ContainerSettingsError("FUZZ_MODE=reproduce needs FUZZ_FILE (a crash-<sha1>.json or raw "
-                                     "input: a path in the container or a gs://BUCKET/... URL)")
-    log_level = environ.get("RAFTFUZZ_LOG", "").strip() or "info"
-    if log_level not in LOG_LEVELS:
-        raise ContainerSettingsError(f"RAFTFUZZ_LOG={log_level!r}; use {', '.join(LOG_LEVELS)}")
-    shared = bool(environ.get(BUCKET_ENV) or environ.get(STORE_DIR_ENV))
-    if mode == "prune" and not shared:
-        raise ContainerSettingsError(f"FUZZ_MODE=prune prunes the shared corpus; set {BUCKET_ENV} "
-                                     f"(or {STORE_DIR_ENV})")
-    index = _whole_number(environ, "JOB_COMPLETION_INDEX", None, 0, MAX_COMPLETION_INDEX)
-    host = socket.gethostname()
-    worker = environ.get(WORKER_ENV) or (host if index is None else f"{host}-index{index}")
-    return Settings(
-        mode=mode,
-        seconds=seconds,
-        max_steps=max_steps,
-        fuzz_file=fuzz_file,
-        log_level=log_level,
-        corpus=Path(environ.get("RAFTFUZZ_CORPUS") or "corpus"),
-        artifacts=Path(environ.get("RAFTFUZZ_ARTIFACTS") or DEFAULT_ARTIFACTS),
-        index=index,
-        worker=worker,
-        shared=shared,
-    )
+def container_settings(environ=None) -> Settings:
+    """The settings from the environment, with the container's own rules:
+    a mode's required settings, and the worker's name. SettingsError names
+    the first bad one."""
+    settings = Settings.load(environ=environ)
+    if settings.fuzz_mode == "reproduce" and settings.fuzz_file is None:
+        raise SettingsError("FUZZ_MODE=reproduce needs FUZZ_FILE (a crash-<sha1>.json or raw "
+                            "input: a path in the container or a gs://BUCKET/... URL)")
+    if settings.fuzz_mode == "prune" and not settings.shared:
+        raise SettingsError("FUZZ_MODE=prune prunes the shared corpus; set BUCKET_NAME (or RAFTFUZZ_STORE_DIR)")
+    if settings.worker is None:
+        host = socket.gethostname()
+        settings = replace(settings, worker=host if settings.job_index is None else f"{host}-index{settings.job_index}")
+    return settings
 
 
 class Entrypoint:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.store = None
+        self.supervisor: Supervisor | None = None  # with a store: syncs around each fuzzer start
         self.stop_signal: int | None = None
         self.child: subprocess.Popen | None = None
         self.kept: set[Path] = set()  # raw crashes whose report could not be rebuilt
@@ -162,48 +102,46 @@ class Entrypoint:
 
     def run(self) -> int:
         settings = self.settings
-        # Children (the fuzzer, its supervisor, occurrence records in the
-        # bucket) see the same settings and the same worker name.
-        os.environ[WORKER_ENV] = settings.worker
-        os.environ["MAX_STEPS"] = str(settings.max_steps)
-        os.environ["RAFTFUZZ_ARTIFACTS"] = str(settings.artifacts)
-        from raftfuzz.target import split_target, target_spec
-
-        target = target_spec()
+        # Children (the fuzzer, a rebuilt report's replay) see the same
+        # settings and the same worker name.
+        settings.export()
+        target = settings.target_spec
         split_target(target)
         where = self._store_description()
-        if settings.mode == "reproduce":  # the report names its own target and step limit
+        if settings.fuzz_mode == "reproduce":  # the report names its own target and step limit
             what = f"file={settings.fuzz_file}"
         else:
             what = f"target={target} max_steps={settings.max_steps}"
-            if settings.mode in ("fuzz", "random"):
-                what += f" seconds={settings.seconds}"
-        self.log(f"mode={settings.mode} {what} store={where} commit={_commit()}")
-        if not settings.shared and settings.mode in ("fuzz", "random"):
-            corpus = f" and the corpus in {_absolute(settings.corpus)}" if settings.mode == "fuzz" else ""
-            self.log(f"no {BUCKET_ENV} set: crash reports stay in {_absolute(settings.artifacts)}{corpus} "
+            if settings.fuzz_mode in ("fuzz", "random"):
+                what += f" seconds={settings.fuzz_seconds}"
+        self.log(f"mode={settings.fuzz_mode} {what} store={where} commit={source_commit(settings.commit)}")
+        if not settings.shared and settings.fuzz_mode in ("fuzz", "random"):
+            corpus = f" and the corpus in {_absolute(settings.corpus)}" if settings.fuzz_mode == "fuzz" else ""
+            self.log(f"no BUCKET_NAME set: crash reports stay in {_absolute(settings.artifacts)}{corpus} "
                      f"(mount a volume there to keep them)")
-        if settings.mode == "fuzz":
+        if settings.fuzz_mode == "fuzz":
             return self.fuzz()
-        from raftfuzz import cli
-
         self._stop_on_signals(lambda signum, frame: self._interrupt(signum))
-        if settings.mode == "random":
-            code = cli.main(["random", "--seconds", str(settings.seconds), "--quiet"])
-            code = EXIT_OK if code in (EXIT_SAFETY, EXIT_LIVENESS) else code
-        elif settings.mode == "reproduce":
-            code = cli.main(["replay", settings.fuzz_file, "--log-level", settings.log_level])
-        else:
-            code = cli.main(["corpus", "prune"])
+        try:
+            if settings.fuzz_mode == "random":
+                code = random_mode.run_random(settings, random_mode.Budget(seconds=settings.fuzz_seconds, quiet=True))
+                # A violation is a finding, saved; the worker did its job.
+                code = Outcome.OK if code in (Outcome.SAFETY, Outcome.LIVENESS) else code
+            elif settings.fuzz_mode == "reproduce":
+                code = replay.replay(settings, settings.fuzz_file)
+            else:
+                code = storage_cli.prune_shared_corpus(settings)
+        except KeyboardInterrupt:
+            if self.stop_signal is None:
+                raise
+            code = Outcome.SIGINT
         # A signal ends every mode alike: 128 + its number (143 for SIGTERM),
         # not the 130 of the KeyboardInterrupt it is delivered as.
-        return 128 + self.stop_signal if self.stop_signal is not None else code
+        return Outcome.for_signal(self.stop_signal) if self.stop_signal is not None else code
 
     def _store_description(self) -> str:
-        from raftfuzz.storage import configured_store
-
-        store = configured_store()  # a malformed bucket or key file fails here, in one line
-        return "none" if store is None else store.describe()
+        self.store = configured_store(self.settings)  # a malformed bucket or key file fails here, in one line
+        return "none" if self.store is None else self.store.describe()
 
     def _stop_on_signals(self, handler) -> None:
         # As PID 1 in a container, a signal without a handler is ignored, so
@@ -216,10 +154,6 @@ class Entrypoint:
         raise KeyboardInterrupt
 
     def fuzz(self) -> int:
-        from raftfuzz.seeds import write_seed_corpus
-
-        from raftfuzz.paths import writable_directory
-
         settings = self.settings
         # Checked before any fuzzing: a crash found later must have somewhere to go.
         writable_directory(settings.corpus, "the corpus directory", "RAFTFUZZ_CORPUS")
@@ -231,7 +165,12 @@ class Entrypoint:
                 self.child.send_signal(signum)
 
         self._stop_on_signals(forward)
-        deadline = time.monotonic() + settings.seconds
+        deadline = time.monotonic() + settings.fuzz_seconds
+        if self.store is not None and settings.sync:
+            # Steps 1-3 of raftfuzz/fuzz_supervisor.py, once per worker: a
+            # store that is misconfigured or down stops it here (exit 5).
+            self.supervisor = Supervisor(self.store, settings, str(settings.corpus))
+            self.supervisor.start()
         found: list[Path] = []
         last_run_reports: set[str] = set()
         with tempfile.TemporaryDirectory(prefix="raftfuzz-seeds-") as seeds:
@@ -248,16 +187,16 @@ class Entrypoint:
                 found.extend(path for path in new if path not in found)
                 if self.stop_signal is not None:
                     self.log(f"stopped by signal {self.stop_signal}; {_count(found)} this run")
-                    return 128 + self.stop_signal
-                if code == EXIT_OK:
+                    return Outcome.for_signal(self.stop_signal)
+                if code == Outcome.OK:
                     break  # the budget ended
                 if not new:
                     # Not a crash report: a bad setting (2), the bucket (5), or
                     # a harness error libFuzzer saved as a bare crash-<sha1>.
                     lost = (" (a crash whose report could not be written: its input is printed above, "
-                            "base64)") if code == LIBFUZZER_CRASH else ""
+                            "base64)") if code == Outcome.LIBFUZZER_CRASH else ""
                     self.log(f"the fuzzer exited with code {code} without a crash report{lost}")
-                    return code if code in (EXIT_USAGE, EXIT_STORAGE) else EXIT_HARNESS_ERROR
+                    return code if code in (Outcome.USAGE, Outcome.STORAGE) else Outcome.HARNESS_ERROR
                 for path in new:
                     self.log(f"crash report {path}")
                 names = {path.name for path in new}
@@ -272,20 +211,18 @@ class Entrypoint:
         kept = "uploaded to the store (and kept in the spool)" if settings.shared else \
             f"kept in {_absolute(settings.artifacts)}"
         self.log(f"budget ended: {_count(found)}" + (f", {kept}" if found else ""))
-        return EXIT_OK
+        return Outcome.OK
 
     def _recover_orphans(self) -> None:
         """A raw crash-<sha1> the fuzzer left without its report (a write
         that failed, a kill between the two files) gets its report rebuilt
         here; one that does not reproduce is kept, and said so."""
-        from raftfuzz.crash_upload import RebuildError, orphans, rebuild_report
-
         for raw in orphans(self.settings.artifacts):
             if raw in self.kept:
                 continue  # tried after an earlier start already
             self.kept.add(raw)
             try:
-                if rebuild_report(raw) is not None:
+                if rebuild_report(raw, self.settings) is not None:
                     continue
                 why = "it did not reproduce with this target"
             except RebuildError as error:
@@ -297,7 +234,13 @@ class Entrypoint:
         settings = self.settings
         command = [sys.executable, "-m", "raftfuzz.atheris_main", str(settings.corpus), seeds,
                    f"-max_total_time={seconds}", f"-artifact_prefix={settings.artifacts}/"]
-        self.child = subprocess.Popen(command)
+        if self.supervisor is not None:
+            code = self.supervisor.run(command)  # forwards signals itself, and syncs
+            if self.supervisor.stopped_by is not None:
+                self.stop_signal = self.supervisor.stopped_by
+            return code
+        # Syncing is this process's job (or there is no store): never the child's.
+        self.child = subprocess.Popen(command, env=settings.child_environment(sync=False))
         try:
             while True:
                 try:
@@ -322,30 +265,18 @@ def _count(reports: list[Path]) -> str:
     return f"{len(reports)} crash report{'' if len(reports) == 1 else 's'}"
 
 
-def _commit() -> str:
-    from raftfuzz.report import source_commit
-
-    return source_commit()
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv:
         print(f"raftfuzz: container: error: takes no arguments (got {' '.join(argv)}); it is configured by "
               "environment variables, see `python -m raftfuzz.container --help`" if argv != ["--help"]
               else __doc__, file=sys.stderr)
-        return EXIT_OK if argv == ["--help"] else EXIT_USAGE
+        return Outcome.OK if argv == ["--help"] else Outcome.USAGE
     try:
-        settings = read_settings()
-        return Entrypoint(settings).run()
-    except ContainerSettingsError as error:
-        print(f"raftfuzz: container: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return Entrypoint(container_settings()).run()
     except KeyboardInterrupt:
-        return 130
+        return Outcome.SIGINT
     except Exception as error:
-        from raftfuzz.cli import report_error
-
         return report_error(error, "raftfuzz: container")
 
 

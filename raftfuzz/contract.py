@@ -20,6 +20,7 @@ from pathlib import Path
 
 from raftfuzz.messages import Entry, Snapshot
 from raftfuzz.node_interface import Ready, Role
+from raftfuzz.outcome import HarnessError
 from raftfuzz.violations import ContractViolation, Violation, node_panic
 
 NODE_CONTRACT = "NodeContract"
@@ -80,8 +81,6 @@ def diagnose(simulation, error: BaseException) -> Violation:
         return contract_violation(
             "exception-type", f"{who} raised {type(error).__name__} ({_where(error)}), which is not an "
             f"Exception; a node must raise Exception subclasses", nodes=nodes)
-    from raftfuzz.simulator import HarnessError
-
     if isinstance(error, HarnessError):
         text = str(error)
         rule = ("message-src" if "sent a message with src" in text

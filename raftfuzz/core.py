@@ -15,66 +15,20 @@ code kept in C is also kept out of the coverage signal, which should describe
 the Raft implementation, not the simulator. The Python twin keeps raftfuzz
 usable without a compiler and states the contract in readable form.
 
-Environment: RAFTFUZZ_CORE=c forces the C core (an error when it is not
-built), RAFTFUZZ_CORE=python forces the Python core, unset means C when built.
+Which core: the caller names it ("c", "python", or None for C when built),
+from ``--core`` / ``RAFTFUZZ_CORE`` (raftfuzz.settings); the simulation is
+built with the core the harness resolved, and the report records that one.
 """
 
-import os
 from typing import Protocol
 
-from raftfuzz.core_constants import (
-    BATCH_CAPACITY,
-    EVENT_WIDTH,
-    FEEDBACK_COUNTERS,
-    FEEDBACK_EVENT_KIND,
-    FEEDBACK_FAULT_CAPACITY,
-    FEEDBACK_RECORD_WIDTH,
-    FEEDBACK_STATES,
-    FEEDBACK_TRANSITIONS,
-    HELD_CAPACITY,
-    INBOX_CAPACITY,
-    KIND_BARRIER_MIN,
-    KIND_DELIVER,
-    KIND_TICK,
-    KIND_USER_MIN,
-    LINK_CUT,
-    LINK_HELD,
-    LINK_UP,
-    MAX_ENDPOINTS,
-    NODE_DOWN,
-    NODE_PAUSED,
-    NODE_UP,
-    QUEUE_CAPACITY,
-    STATS_FIELDS,
-    TIME_MAX,
-)
+from raftfuzz import core_constants
+from raftfuzz.core_constants import *  # noqa: F403 (the constants are part of the core's API, docs/core.md)
 from raftfuzz.core_python import PythonCore
+from raftfuzz.settings import CORE_NAMES
 
 __all__ = [
-    "BATCH_CAPACITY",
-    "EVENT_WIDTH",
-    "FEEDBACK_COUNTERS",
-    "FEEDBACK_EVENT_KIND",
-    "FEEDBACK_FAULT_CAPACITY",
-    "FEEDBACK_RECORD_WIDTH",
-    "FEEDBACK_STATES",
-    "FEEDBACK_TRANSITIONS",
-    "HELD_CAPACITY",
-    "INBOX_CAPACITY",
-    "KIND_BARRIER_MIN",
-    "KIND_DELIVER",
-    "KIND_TICK",
-    "KIND_USER_MIN",
-    "LINK_CUT",
-    "LINK_HELD",
-    "LINK_UP",
-    "MAX_ENDPOINTS",
-    "NODE_DOWN",
-    "NODE_PAUSED",
-    "NODE_UP",
-    "QUEUE_CAPACITY",
-    "STATS_FIELDS",
-    "TIME_MAX",
+    *(name for name in vars(core_constants) if name.isupper()),
     "Core",
     "CoreUnavailable",
     "PythonCore",
@@ -83,9 +37,6 @@ __all__ = [
     "make_core",
 ]
 
-ENVIRONMENT_VARIABLE = "RAFTFUZZ_CORE"
-CORE_NAMES = ("c", "python")
-
 try:
     from raftfuzz.core_c import CCore
 except ImportError:
@@ -93,7 +44,7 @@ except ImportError:
 
 
 class CoreUnavailable(RuntimeError):
-    """RAFTFUZZ_CORE names a core that cannot be used here; the message says how to fix it."""
+    """The requested core cannot be used here; the message says how to fix it."""
 
 
 class Core(Protocol):
@@ -145,25 +96,23 @@ def c_core_available() -> bool:
     return CCore is not None
 
 
-def core_name() -> str:
-    """The core make_core() builds: "c" or "python" (raises on a bad RAFTFUZZ_CORE)."""
-    requested = os.environ.get(ENVIRONMENT_VARIABLE, "")
-    if requested == "":
+def core_name(requested: str | None = None) -> str:
+    """The core make_core(..., requested) builds: "c" or "python"; None
+    means C when built. CoreUnavailable when C is asked for and not built."""
+    if requested is None:
         return "c" if CCore is not None else "python"
     if requested not in CORE_NAMES:
-        raise CoreUnavailable(
-            f"{ENVIRONMENT_VARIABLE}={requested!r} is not a core; use 'c' or 'python', or unset it"
-        )
+        raise CoreUnavailable(f"--core={requested!r} (RAFTFUZZ_CORE) is not a core; use 'c' or 'python', or unset it")
     if requested == "c" and CCore is None:
         raise CoreUnavailable(
-            f"{ENVIRONMENT_VARIABLE}=c but the C core is not built; "
-            "build it with `pip install -e .` (needs a C compiler), or set RAFTFUZZ_CORE=python"
+            "RAFTFUZZ_CORE=c (--core=c) but the C core is not built; "
+            "build it with `pip install -e .` (needs a C compiler), or use RAFTFUZZ_CORE=python"
         )
     return requested
 
 
-def make_core(seed: int, endpoint_count: int, lookahead: int) -> Core:
-    """A new core, C or Python per RAFTFUZZ_CORE (see core_name)."""
-    if core_name() == "c":
+def make_core(seed: int, endpoint_count: int, lookahead: int, requested: str | None = None) -> Core:
+    """A new core: C or Python as named (see core_name)."""
+    if core_name(requested) == "c":
         return CCore(seed, endpoint_count, lookahead)
     return PythonCore(seed, endpoint_count, lookahead)

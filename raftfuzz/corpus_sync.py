@@ -29,7 +29,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from raftfuzz.paths import write_atomic
 from raftfuzz.schedule import FORMAT_VERSION
+from raftfuzz.settings import Settings
 from raftfuzz.storage import TRANSFER_WORKERS, ObjectMissing, StorageError, run_parallel
 
 # A schedule is at most a few KiB; anything far larger in a corpus directory
@@ -38,7 +40,6 @@ MAX_ENTRY_BYTES = 1 << 20
 # The merge runs every entry once (a 10,000-entry corpus takes minutes); past
 # this it is stuck, and the prune gives up without deleting anything.
 MERGE_TIMEOUT_SECONDS = 2 * 60 * 60
-SYNC_ENV = "RAFTFUZZ_SYNC"
 _SHA1 = re.compile(r"^[0-9a-f]{40}$")
 
 
@@ -67,12 +68,6 @@ class Transfer:
         if self.skipped:
             text += f", {self.skipped} skipped"
         return text + f" ({self.seconds:.1f}s, up to {self.workers} parallel transfers)"
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
 
 
 class CorpusSync:
@@ -142,7 +137,7 @@ class CorpusSync:
                 return "skipped"  # pruned since the listing
             if hashlib.sha1(data).hexdigest() != sha1:
                 return "skipped"  # corrupted in the store; never feed it to the fuzzer under a false name
-            _write_atomic(directory / sha1, data)
+            write_atomic(directory / sha1, data)
             return "moved"
 
         outcomes = run_parallel(download, missing, self.workers)
@@ -188,10 +183,11 @@ class PruneResult:
                 f"{self.uploaded} uploaded ({self.seconds:.1f}s)")
 
 
-def prune(store, target: str, work_directory: Path | None = None) -> PruneResult:
-    """Replaces the store's corpus of ``target`` with a minimal set of the
-    same coverage, without touching entries added while it runs."""
+def prune(store, settings: Settings, work_directory: Path | None = None) -> PruneResult:
+    """Replaces the store's corpus of the settings' target with a minimal set
+    of the same coverage, without touching entries added while it runs."""
     started = time.monotonic()
+    target = settings.target_spec
     with tempfile.TemporaryDirectory(prefix="raftfuzz-prune-", dir=work_directory) as work:
         work = Path(work)
         inputs, minimal, artifacts = work / "inputs", work / "minimal", work / "artifacts"
@@ -203,7 +199,7 @@ def prune(store, target: str, work_directory: Path | None = None) -> PruneResult
                    if _SHA1.match(name[len(sync.prefix):])}
         sync.remote = set(listing)
         sync.pull(inputs)
-        _merge(target, minimal, inputs, artifacts)
+        _merge(settings, minimal, inputs, artifacts)
         kept, _ = sync.local_entries([minimal])
         if listing and not kept:
             raise PruneError(f"the merge of {len(listing)} entries kept none; nothing was deleted")
@@ -214,13 +210,13 @@ def prune(store, target: str, work_directory: Path | None = None) -> PruneResult
                            deleted=sum(1 for done in deleted if done), seconds=time.monotonic() - started)
 
 
-def _merge(target: str, output: Path, inputs: Path, artifacts: Path) -> None:
+def _merge(settings: Settings, output: Path, inputs: Path, artifacts: Path) -> None:
     """``python -m raftfuzz.atheris_main -merge=1 OUTPUT INPUTS`` for the target.
     Crashes found while merging go to a scratch directory: the prune is not
     a fuzzing campaign, and libFuzzer's merge already leaves crashers out."""
-    command = [sys.executable, "-m", "raftfuzz.atheris_main", f"--target={target}", "-merge=1",
+    command = [sys.executable, "-m", "raftfuzz.atheris_main", f"--target={settings.target_spec}", "-merge=1",
                f"-artifact_prefix={artifacts}/", str(output), str(inputs)]
-    environment = dict(os.environ, **{SYNC_ENV: "0", "RAFTFUZZ_ARTIFACTS": str(artifacts)})
+    environment = settings.child_environment(sync=False, artifacts=artifacts)
     try:
         completed = subprocess.run(command, env=environment, cwd=output.parent, capture_output=True,
                                    text=True, timeout=MERGE_TIMEOUT_SECONDS)

@@ -45,8 +45,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from raftfuzz.outcome import Outcome
 from raftfuzz.report import ReportError, load_report
-from raftfuzz.storage import ObjectMissing, StorageError, check_object_name, worker_name
+from raftfuzz.settings import Settings
+from raftfuzz.storage import ObjectMissing, StorageError, check_object_name
 
 CRASHES = "crashes"
 CLAIM = "signature.json"
@@ -117,19 +119,20 @@ class RebuildError(Exception):
 REBUILD_TIMEOUT_SECONDS = 300
 
 
-def rebuild_report(raw: Path, target: str | None = None) -> Path | None:
-    """Replays a raw crash input with the configured target and, when it
+def rebuild_report(raw: Path, settings: Settings) -> Path | None:
+    """Replays a raw crash input with the target of ``settings`` and, when it
     still finds something, writes its report beside it (returning the
     report's path). None when the input finds nothing with this target.
 
     The replay runs in a child process: the input may be one that crashed
     the fuzzer outright (a deadly signal, which libFuzzer also saves as
-    crash-<sha1>), and it must not take the uploader down with it.
+    crash-<sha1>), and it must not take the uploader down with it. The child
+    gets the settings through its environment, like every raftfuzz child.
     RebuildError when the target cannot be loaded or the replay dies."""
-    command = [sys.executable, "-m", "raftfuzz.crash_upload", str(raw), *(["--target", target] if target else [])]
+    command = [sys.executable, "-m", "raftfuzz.crash_upload", str(raw)]
     try:
         completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                   timeout=REBUILD_TIMEOUT_SECONDS)
+                                   env=settings.child_environment(), timeout=REBUILD_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
         raise RebuildError(f"its replay ran longer than {REBUILD_TIMEOUT_SECONDS}s") from None
     sys.stderr.write(completed.stderr)  # the child's one line about what it found
@@ -142,12 +145,11 @@ def rebuild_report(raw: Path, target: str | None = None) -> Path | None:
     raise RebuildError(last.removeprefix("raftfuzz: error: "))
 
 
-def _rebuild_here(raw: Path, target: str | None) -> Path | None:
+def _rebuild_here(raw: Path, settings: Settings) -> Path | None:
     from raftfuzz.harness import Harness
-    from raftfuzz.target import load_target, target_spec
+    from raftfuzz.target import load_target
 
-    spec = target_spec(target)
-    harness = Harness.from_settings(load_target(spec), target=spec, artifacts=str(raw.parent))
+    harness = Harness.from_settings(load_target(settings.target_spec), settings, artifacts=raw.parent)
     data = raw.read_bytes()
     schedule, result = harness.execute(data)
     if result.violation is None:
@@ -156,27 +158,29 @@ def _rebuild_here(raw: Path, target: str | None) -> Path | None:
 
 
 def _rebuild_main(argv: list[str]) -> int:
-    """``python -m raftfuzz.crash_upload RAW [--target T]``: the child of
-    ``rebuild_report``. Prints the report's path (nothing when the input
-    finds nothing) and exits 0; a target or setting it cannot use is one
-    line and exit code 2."""
-    from raftfuzz.cli import report_error
+    """``python -m raftfuzz.crash_upload RAW``: the child of
+    ``rebuild_report``, an entry point of its own (settings from the
+    environment its parent wrote). Prints the report's path (nothing when
+    the input finds nothing) and exits 0; a target or setting it cannot use
+    is one line and exit code 2."""
+    from raftfuzz.user_errors import report_error
 
-    raw, target = Path(argv[0]), (argv[2] if argv[1:2] == ["--target"] else None)
     try:
-        path = _rebuild_here(raw, target)
+        path = _rebuild_here(Path(argv[0]), Settings.load())
     except Exception as error:
         return report_error(error, "raftfuzz")
     print(path or "")
-    return 0
+    return Outcome.OK
 
 
 class CrashUploader:
-    def __init__(self, store, artifacts: str | os.PathLike, target: str | None = None,
+    def __init__(self, store, artifacts: str | os.PathLike, settings: Settings | None = None,
                  orphan_min_age_seconds: float = 0.0) -> None:
         self.store = store
         self.artifacts = Path(artifacts)
-        self.target = target  # what orphaned raw inputs are replayed with (None: the configured one)
+        # What orphaned raw inputs are replayed with (their target, core and
+        # step limit) and the worker name occurrence records carry.
+        self.settings = settings or Settings()
         self.orphan_min_age_seconds = orphan_min_age_seconds
 
     def _marker(self, report_path: Path) -> Path:
@@ -219,7 +223,7 @@ class CrashUploader:
         except StorageError:
             raise ReportError(f"{report_path}: signature {report.get('signature')!r} cannot name a "
                               f"folder; the report was not written by raftfuzz") from None
-        self.store.create(f"{folder}/{OCCURRENCES}/{sha1}.json", _occurrence(report, report_path))
+        self.store.create(f"{folder}/{OCCURRENCES}/{sha1}.json", _occurrence(report, report_path, self.settings.worker_name))
         winner = self._claim(folder, sha1, report)
         if winner == sha1:
             self.store.create(f"{folder}/crash-{sha1}", data)
@@ -238,7 +242,7 @@ class CrashUploader:
         """The input that holds the signature's report (this one if the claim
         is ours, new or taken over)."""
         name = f"{folder}/{CLAIM}"
-        claim = json.dumps({"signature": report.get("signature"), "sha1": sha1, "worker": worker_name(),
+        claim = json.dumps({"signature": report.get("signature"), "sha1": sha1, "worker": self.settings.worker_name,
                             "claimed_at": time.time()}, sort_keys=True).encode()
         winner = ""
         # Two rounds: claim; or find the claim stale, take it over, claim again.
@@ -290,7 +294,7 @@ class CrashUploader:
                 continue
             why = "it did not reproduce"
             try:
-                if rebuild_report(raw, self.target) is not None:
+                if rebuild_report(raw, self.settings) is not None:
                     result.rebuilt += 1
                     continue
             except RebuildError as error:  # cannot replay here: keep the input all the same
@@ -311,13 +315,13 @@ class CrashUploader:
                   file=sys.stderr)
 
 
-def _occurrence(report: dict, report_path: Path) -> bytes:
+def _occurrence(report: dict, report_path: Path, worker: str) -> bytes:
     violation = report.get("violation") or {}
     return (json.dumps({
         "sha1": report["input"]["sha1"],
         "input_base64": report["input"]["base64"],
         "signature": report.get("signature"),
-        "worker": worker_name(),
+        "worker": worker,
         "found_at": report_path.stat().st_mtime,
         "target": report.get("target"),
         "core": report.get("core"),

@@ -1,7 +1,8 @@
 """What guides the fuzzer: coverage of the target's code, the cluster's state, or both.
 
 ``--feedback=code|state|code+state`` (or ``RAFTFUZZ_FEEDBACK``, which
-libFuzzer's -jobs/-fork children inherit) picks the signal libFuzzer follows:
+libFuzzer's -jobs/-fork children inherit; read and checked in
+raftfuzz/settings.py with the rest) picks the signal libFuzzer follows:
 
 - ``code``: atheris instruments the target's module; libFuzzer sees which
   branches of the Raft code ran.
@@ -28,43 +29,14 @@ hashes, replays and findings are the same whatever the mode.
 ``RAFTFUZZ_STATE_FEATURES`` (e.g. ``states+transitions+kind``) chooses which
 features the state mode emits; it exists to measure the alternatives
 (benchmarks/bench_feedback.py), and its default, ``states``, is the measured
-best.
+best (measured against transitions and the event kind: finer features
+flood libFuzzer's corpus with "new" inputs).
 """
 
-import os
 import sys
 
-from raftfuzz.core_constants import (
-    FEEDBACK_COUNTERS,
-    FEEDBACK_EVENT_KIND,
-    FEEDBACK_ONCE,
-    FEEDBACK_STATES,
-    FEEDBACK_TRANSITIONS,
-)
+from raftfuzz.core_constants import FEEDBACK_COUNTERS
 from raftfuzz.core_python import set_feedback_sink
-from raftfuzz.harness import SettingsError
-
-MODES = ("code", "state", "code+state")
-ENVIRONMENT_VARIABLE = "RAFTFUZZ_FEEDBACK"
-# Measured (docs/feedback.md): the lowest median CPU time to the first
-# violation on four of five planted bugs, at half the CPU per execution.
-DEFAULT_MODE = "state"
-
-FEATURES_ENVIRONMENT_VARIABLE = "RAFTFUZZ_STATE_FEATURES"
-FEATURE_NAMES = {"states": FEEDBACK_STATES, "transitions": FEEDBACK_TRANSITIONS,
-                 "kind": FEEDBACK_EVENT_KIND, "once": FEEDBACK_ONCE}
-# Measured against transitions and the event kind (docs/feedback.md): finer
-# features flood libFuzzer's corpus with "new" inputs.
-DEFAULT_FEATURES = "states"
-
-
-def feedback_mode(value: str | None = None) -> str:
-    """The mode named by value or RAFTFUZZ_FEEDBACK (default DEFAULT_MODE)."""
-    mode = value if value is not None else os.environ.get(ENVIRONMENT_VARIABLE) or DEFAULT_MODE
-    if mode not in MODES:
-        raise SettingsError(f"--feedback={mode} (RAFTFUZZ_FEEDBACK) is not a feedback mode; "
-                            f"use one of {', '.join(MODES)}")
-    return mode
 
 
 def uses_code(mode: str) -> bool:
@@ -75,20 +47,6 @@ def uses_code(mode: str) -> bool:
 def uses_state(mode: str) -> bool:
     """True when the cluster-state counters guide the fuzzer."""
     return mode in ("state", "code+state")
-
-
-def state_features(value: str | None = None) -> int:
-    """The feature bitmask named by value or RAFTFUZZ_STATE_FEATURES, e.g. 'states+kind'."""
-    text = value if value is not None else os.environ.get(FEATURES_ENVIRONMENT_VARIABLE) or DEFAULT_FEATURES
-    features = 0
-    for name in text.split("+"):
-        if name not in FEATURE_NAMES:
-            raise SettingsError(f"{FEATURES_ENVIRONMENT_VARIABLE}={text} names {name!r}; "
-                                f"join some of {', '.join(FEATURE_NAMES)} with '+'")
-        features |= FEATURE_NAMES[name]
-    if not features & (FEEDBACK_STATES | FEEDBACK_TRANSITIONS):
-        raise SettingsError(f"{FEATURES_ENVIRONMENT_VARIABLE}={text} needs 'states' or 'transitions'")
-    return features
 
 
 def register_state_counters(core_name: str) -> str:

@@ -26,6 +26,10 @@ from inside the fuzzer could not be relied on. An uploader thread would also
 take the GIL from the instrumented fuzz loop. From outside, every way the
 fuzzer can end looks the same, including ``-jobs`` and ``-fork`` children.
 
+The container's entrypoint (raftfuzz/container.py), which must outlive
+libFuzzer anyway to restart it after each crash, runs this same supervisor
+in its own process around each fuzzer start, so a worker is two processes.
+
 Failures after the start never stop the fuzzer: a crash that cannot be
 uploaded stays in the spool (one line says so) and is retried at the next
 interval, by the next run, or by ``raftfuzz sync``.
@@ -37,20 +41,22 @@ import subprocess
 import sys
 import time
 
-from raftfuzz.corpus_sync import SYNC_ENV, CorpusSync
+from raftfuzz.corpus_sync import CorpusSync
 from raftfuzz.crash_upload import CrashUploader
-from raftfuzz.storage import BUCKET_ENV, EXIT_STORAGE, STORE_DIR_ENV, StorageError, configured_store
+from raftfuzz.outcome import Outcome
+from raftfuzz.settings import Settings
+from raftfuzz.storage import StorageError
+from raftfuzz.stores import configured_store
 
-INTERVAL_ENV = "RAFTFUZZ_SYNC_INTERVAL"
 # How often the spool is checked for new crash reports: a directory listing,
 # cheap enough to do every couple of seconds so reports leave the machine
 # promptly (libFuzzer stops at the first crash, so this mostly matters for
 # -jobs and -fork).
 CRASH_POLL_SECONDS = 2.0
 # How often new corpus entries are pushed, and how long to leave a store that
-# failed alone: frequent enough that a killed pod loses at most a minute of
-# corpus, rare enough that the store is never busy with one worker.
-DEFAULT_INTERVAL_SECONDS = 60.0
+# failed alone (Settings.sync_interval, RAFTFUZZ_SYNC_INTERVAL, default 60 s):
+# frequent enough that a killed pod loses at most a minute of corpus, rare
+# enough that the store is never busy with one worker.
 # A raw crash-<sha1> this young may still be waiting for its .json (the
 # harness writes the two one after the other); older, its report is rebuilt.
 ORPHAN_MIN_AGE_SECONDS = 10.0
@@ -65,9 +71,8 @@ def log(message: str) -> None:
     print(f"raftfuzz: sync: {message}", file=sys.stderr, flush=True)
 
 
-def wants_sync(libfuzzer: list[str], environ=None) -> bool:
-    environ = os.environ if environ is None else environ
-    if environ.get(SYNC_ENV) == "0" or not (environ.get(BUCKET_ENV) or environ.get(STORE_DIR_ENV)):
+def wants_sync(libfuzzer: list[str], settings: Settings) -> bool:
+    if not settings.sync or not settings.shared:
         return False
     for argument in libfuzzer:
         if argument.startswith(_NOT_FUZZING) and argument.partition("=")[2] not in ("", "0"):
@@ -77,27 +82,19 @@ def wants_sync(libfuzzer: list[str], environ=None) -> bool:
     return True
 
 
-def interval_seconds() -> float:
-    value = os.environ.get(INTERVAL_ENV)
-    if not value:
-        return DEFAULT_INTERVAL_SECONDS
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise StorageError(f"{INTERVAL_ENV}={value!r} is not a number of seconds") from None
-    if not 1 <= seconds <= 24 * 3600:
-        raise StorageError(f"{INTERVAL_ENV}={value!r} is outside 1..86400 seconds")
-    return seconds
-
-
 class Supervisor:
-    def __init__(self, store, target: str, artifacts: str, corpus_directory: str | None) -> None:
+    """Syncs one worker's spool and corpus with the store around fuzzer
+    runs; the container's entry runs one around each of its fuzzer starts."""
+
+    def __init__(self, store, settings: Settings, corpus_directory: str | None) -> None:
         self.store = store
-        self.uploader = CrashUploader(store, artifacts, target=target)
-        self.corpus = CorpusSync(store, target) if corpus_directory else None
+        self.settings = settings
+        self.uploader = CrashUploader(store, settings.artifacts, settings)
+        self.corpus = CorpusSync(store, settings.target_spec) if corpus_directory else None
         self.corpus_directory = corpus_directory
-        self.interval = interval_seconds()
+        self.interval = settings.sync_interval
         self.crashes_paused_until = 0.0
+        self.stopped_by: int | None = None  # the signal that stopped the last run
 
     def start(self) -> None:
         """Steps 1–3; StorageError here stops the run."""
@@ -136,12 +133,14 @@ class Supervisor:
             log(transfer.summary("pushed", self.corpus.where()))
 
     def run(self, command: list[str]) -> int:
-        environment = dict(os.environ, **{SYNC_ENV: "0"})
-        child = subprocess.Popen(command, env=environment)
-        stopped_by: list[int] = []
+        """Runs the fuzzer (with syncing off: this process syncs) to its
+        end, syncing meanwhile and once more at the end."""
+        child = subprocess.Popen(command, env=self.settings.child_environment(sync=False))
+        self.stopped_by = None
 
         def forward(signum, frame):
-            stopped_by.append(signum)
+            if self.stopped_by is None:
+                self.stopped_by = signum
             if child.poll() is None:
                 child.send_signal(signum)
 
@@ -166,24 +165,23 @@ class Supervisor:
             for number, handler in previous.items():
                 signal.signal(number, handler)
         code = child.returncode
-        if stopped_by:
+        if self.stopped_by is not None:
             # libFuzzer ends an interrupted run with its own code (72); a
             # stopped process answers 128 + signal, as the container does.
-            return 128 + stopped_by[0]
-        return 128 - code if code < 0 else code
+            return Outcome.for_signal(self.stopped_by)
+        return Outcome.for_signal(-code) if code < 0 else code
 
 
-def supervise(own: list[str], libfuzzer: list[str], artifacts: str) -> int:
-    from raftfuzz.target import split_target, target_spec
+def supervise(settings: Settings, own: list[str], libfuzzer: list[str]) -> int:
+    from raftfuzz.target import split_target
 
-    target = target_spec()
-    split_target(target)  # a malformed target fails here, before any transfer
+    split_target(settings.target_spec)  # a malformed target fails here, before any transfer
     corpus_directory = next((argument for argument in libfuzzer if not argument.startswith("-")), None)
     try:
-        store = configured_store()
-        supervisor = Supervisor(store, target, artifacts, corpus_directory)
+        store = configured_store(settings)
+        supervisor = Supervisor(store, settings, corpus_directory)
         supervisor.start()
     except (StorageError, OSError) as error:
         print(f"raftfuzz: error: {error}", file=sys.stderr)
-        return EXIT_STORAGE
+        return Outcome.STORAGE
     return supervisor.run([sys.executable, "-m", "raftfuzz.atheris_main", *own, *libfuzzer])

@@ -1,5 +1,6 @@
 """The Google Cloud Storage store: the real google-cloud-storage client, with
-short timeouts, bounded retries and one-line errors.
+short timeouts, bounded retries and one-line errors. Its settings (the
+variables below) come in a raftfuzz.settings.Settings.
 
 Why not the client's defaults: its default retry keeps trying a dead endpoint
 for two minutes, so a fuzzer whose bucket is down would stall for minutes per
@@ -20,15 +21,12 @@ of failure, not copied from the exception text of the credentials loader.
 """
 
 import json
-import os
 import re
 
-from raftfuzz.storage import (PREFIX_ENV, TRANSFER_WORKERS, ObjectMissing, StorageError,
-                              StorageUnavailable, check_object_name)
+from raftfuzz.settings import Settings
+from raftfuzz.storage import TRANSFER_WORKERS, ObjectMissing, StorageError, StorageUnavailable, check_object_name
 
 CREDENTIALS_ENV = "GOOGLE_APPLICATION_CREDENTIALS"
-EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
-RETRY_SECONDS_ENV = "RAFTFUZZ_STORAGE_RETRY_SECONDS"
 
 # Seconds to open a connection and to wait for a response. Objects here are
 # small (inputs of at most a few KiB, reports of tens of KiB), so a healthy
@@ -37,8 +35,8 @@ CONNECT_TIMEOUT_SECONDS = 3.0
 READ_TIMEOUT_SECONDS = 10.0
 # Total time one operation may spend retrying transient errors (connection
 # refused, timeouts, 429, 5xx): long enough to ride out a blip, short enough
-# that a worker whose bucket is gone notices in seconds, not minutes.
-DEFAULT_RETRY_SECONDS = 10.0
+# that a worker whose bucket is gone notices in seconds, not minutes
+# (Settings.storage_retry_seconds, default 10).
 RETRY_FIRST_DELAY_SECONDS = 0.25
 RETRY_MAX_DELAY_SECONDS = 2.0
 # GCS returns at most 1000 names per listing page.
@@ -51,20 +49,7 @@ _CREDENTIAL_TYPES = ("service_account", "authorized_user", "external_account",
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
 
 
-def _retry_seconds() -> float:
-    value = os.environ.get(RETRY_SECONDS_ENV)
-    if not value:
-        return DEFAULT_RETRY_SECONDS
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise StorageError(f"{RETRY_SECONDS_ENV}={value!r} is not a number of seconds") from None
-    if not 0 < seconds <= 600:
-        raise StorageError(f"{RETRY_SECONDS_ENV}={value!r} is outside 0..600 seconds")
-    return seconds
-
-
-def load_credentials():
+def load_credentials(settings: Settings):
     """(credentials, description) for the client, or StorageError.
 
     The description names the identity for error messages (an email or the
@@ -73,8 +58,8 @@ def load_credentials():
     from google.auth.credentials import AnonymousCredentials
     from google.auth.exceptions import DefaultCredentialsError, GoogleAuthError
 
-    path = os.environ.get(CREDENTIALS_ENV)
-    emulator = os.environ.get(EMULATOR_ENV)
+    path = settings.credentials
+    emulator = settings.emulator
     if path:
         fix = f"point {CREDENTIALS_ENV} at a service-account key file, or unset it to use the ambient identity"
         try:
@@ -115,30 +100,33 @@ def load_credentials():
 class GcsStore:
     """A bucket, or a prefix inside one."""
 
-    def __init__(self, bucket_name: str, prefix: str = "") -> None:
+    def __init__(self, bucket_name: str, prefix: str = "", settings: Settings | None = None) -> None:
+        """settings: credentials, emulator, CA bundle and retry budget (default:
+        the defaults, the real service with the ambient identity)."""
+        settings = settings or Settings()
         if not _BUCKET_NAME.match(bucket_name) or ".." in bucket_name:
             raise StorageError(f"BUCKET_NAME={bucket_name!r} is not a bucket name; give the bare name, "
-                               f"e.g. my-fuzz-bucket, and put any path in {PREFIX_ENV}")
+                               f"e.g. my-fuzz-bucket, and put any path in RAFTFUZZ_BUCKET_PREFIX")
         prefix = prefix.strip("/")
         if prefix:
             check_object_name(prefix)
         self.bucket_name = bucket_name
         self.prefix = prefix
-        self.endpoint = os.environ.get(EMULATOR_ENV) or "storage.googleapis.com"
-        self._retry_seconds = _retry_seconds()
-        self._client, self._bucket, self.identity = self._connect()
+        self.endpoint = settings.emulator or "storage.googleapis.com"
+        self._retry_seconds = settings.storage_retry_seconds
+        self._client, self._bucket, self.identity = self._connect(settings)
         from google.cloud.storage.retry import DEFAULT_RETRY
 
         self._retry = DEFAULT_RETRY.with_timeout(self._retry_seconds).with_delay(
             initial=RETRY_FIRST_DELAY_SECONDS, maximum=RETRY_MAX_DELAY_SECONDS, multiplier=2.0)
         self._timeout = (CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS)
 
-    def _connect(self):
+    def _connect(self, settings: Settings):
         import requests
         from google.auth.transport.requests import AuthorizedSession
         from google.cloud import storage
 
-        credentials, identity = load_credentials()
+        credentials, identity = load_credentials(settings)
         # One session shared by the transfer threads, with a connection per
         # thread (twice the default pool, so a caller may ask for more
         # threads): requests keeps 10 per host by default, and the rest
@@ -152,9 +140,15 @@ class GcsStore:
         # per small object; read them once, for the one endpoint used.
         endpoint_url = self.endpoint if "://" in self.endpoint else f"https://{self.endpoint}"
         session.proxies.update(requests.utils.get_environ_proxies(endpoint_url))
-        session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        session.verify = settings.ca_bundle or True
         session.trust_env = False
-        client = storage.Client(project=None, credentials=credentials, _http=session)
+        # The endpoint is given explicitly, so the client goes where the
+        # settings say even when its own reading of STORAGE_EMULATOR_HOST in
+        # the environment would differ; an emulator takes no project and no
+        # authentication (the credentials above are anonymous for it).
+        endpoint = {"client_options": {"api_endpoint": settings.emulator},
+                    "use_auth_w_custom_endpoint": False} if settings.emulator else {}
+        client = storage.Client(project=None, credentials=credentials, _http=session, **endpoint)
         return client, client.bucket(self.bucket_name), identity
 
     def describe(self) -> str:

@@ -1,14 +1,14 @@
 """One fuzz execution, shared by every entry point (atheris, random mode,
 replay): bytes → schedule → simulation → crash report on a violation.
 
-Settings come from flags or, so that processes libFuzzer forks inherit them,
-from the environment: ``RAFTFUZZ_TARGET``, ``MAX_STEPS``,
-``RAFTFUZZ_ARTIFACTS``, ``RAFTFUZZ_CORE``.
+Its settings (target, step limit, artifacts directory, core, commit) come
+from a raftfuzz.settings.Settings the entry point built; the core is resolved
+once, here, and every simulation of this harness runs on it, so the core a
+report records is the core that ran.
 """
 
 import base64
 import hashlib
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,30 +18,9 @@ from raftfuzz import core as core_module
 from raftfuzz.contract import diagnose
 from raftfuzz.report import build_report, input_sha1, write_crash
 from raftfuzz.schedule import decode
-from raftfuzz.simulator import DEFAULT_MAX_STEPS, RunResult, Simulation
-from raftfuzz.target import target_spec
+from raftfuzz.settings import Settings
+from raftfuzz.simulator import RunResult, Simulation
 from raftfuzz.violations import Violation
-
-DEFAULT_ARTIFACTS = "artifacts"
-# A run longer than this is a configuration mistake rather than a fuzz
-# execution: it would take minutes and hold the whole trace in memory.
-MAX_STEPS_LIMIT = 10_000_000
-
-
-class SettingsError(Exception):
-    """A flag or environment variable has a value raftfuzz cannot use."""
-
-
-def parse_max_steps(value: str | int | None) -> int:
-    if value is None or value == "":
-        value = os.environ.get("MAX_STEPS") or DEFAULT_MAX_STEPS
-    try:
-        steps = int(value)
-    except (TypeError, ValueError):
-        raise SettingsError(f"MAX_STEPS={value!r} is not a whole number; set it to e.g. {DEFAULT_MAX_STEPS}") from None
-    if not 1 <= steps <= MAX_STEPS_LIMIT:
-        raise SettingsError(f"MAX_STEPS={steps} is outside 1..{MAX_STEPS_LIMIT}")
-    return steps
 
 
 @dataclass
@@ -57,16 +36,23 @@ class Harness:
     # The core's FEEDBACK_* features to emit (raftfuzz.feedback), 0 for none;
     # only the atheris entry point with --feedback=state turns them on.
     feedback: int = 0
+    # The commit reports name (None: asked from git, see report.source_commit).
+    commit: str | None = None
 
     @classmethod
-    def from_settings(cls, node_class, *, target: str | None = None, max_steps=None,
-                      artifacts: str | None = None) -> "Harness":
+    def from_settings(cls, node_class, settings: Settings | None = None, **flags) -> "Harness":
+        """A harness for ``node_class`` with ``settings`` (default: the
+        defaults, never the environment), and any of their fields given as
+        flags would give them (target=, max_steps=, artifacts=, core=).
+        CoreUnavailable when the core asked for is not built."""
+        settings = (settings or Settings()).override(**flags)
         return cls(
             node_class=node_class,
-            target=target_spec(target),
-            max_steps=parse_max_steps(max_steps),
-            artifacts=Path(artifacts or os.environ.get("RAFTFUZZ_ARTIFACTS") or DEFAULT_ARTIFACTS),
-            core_name=core_module.core_name(),
+            target=settings.target_spec,
+            max_steps=settings.max_steps,
+            artifacts=settings.artifacts,
+            core_name=core_module.core_name(settings.core),
+            commit=settings.commit,
         )
 
     def execute(self, data: bytes, *, log_level: str | None = None) -> tuple[object, RunResult]:
@@ -78,7 +64,7 @@ class Harness:
         simulation = None
         try:
             simulation = Simulation(schedule, self.node_class, max_steps=self.max_steps,
-                                    log_level=log_level, feedback=self.feedback)
+                                    log_level=log_level, feedback=self.feedback, core=self.core_name)
             return schedule, simulation.run()
         except (KeyboardInterrupt, core_module.CoreUnavailable):
             raise
@@ -94,7 +80,7 @@ class Harness:
         line, so the finding survives a full or read-only disk."""
         violation = result.violation
         report = build_report(data, schedule, result, target=self.target,
-                              core_name=self.core_name, max_steps=self.max_steps)
+                              core_name=self.core_name, max_steps=self.max_steps, commit=self.commit)
         found = (f"raftfuzz: {violation.label} {violation.property_name} at step {result.steps} "
                  f"(trace {result.trace_hash})")
         try:

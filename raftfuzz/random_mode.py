@@ -10,43 +10,50 @@ crash reports left in the spool are uploaded first and each new one right
 after it is written; random mode has no corpus to share.
 """
 
-import os
 import random
 import sys
 import time
+from dataclasses import dataclass
 
 from tqdm import tqdm
 
+from raftfuzz.crash_upload import CrashUploader
 from raftfuzz.harness import Harness
+from raftfuzz.outcome import Outcome
+from raftfuzz.paths import writable_directory
 from raftfuzz.report import signature
 from raftfuzz.schedule import random_input
-from raftfuzz.target import load_target, target_spec
-from raftfuzz.violations import EXIT_OK
+from raftfuzz.settings import Settings
+from raftfuzz.stores import configured_store
+from raftfuzz.target import load_target
 
 
-def run_random(arguments) -> int:
-    spec = target_spec(arguments.target)
-    harness = Harness.from_settings(load_target(spec), target=spec, max_steps=arguments.max_steps,
-                                    artifacts=arguments.artifacts)
-    from raftfuzz.paths import writable_directory
+@dataclass(frozen=True)
+class Budget:
+    """How long a random campaign runs (0: no limit) and how it reports."""
 
+    runs: int = 0
+    seconds: float = 0
+    seed: int = 0            # of the input generator: a campaign is repeatable
+    stop_on_violation: bool = False
+    quiet: bool = False      # no progress line
+
+
+def run_random(settings: Settings, budget: Budget) -> int:
+    harness = Harness.from_settings(load_target(settings.target_spec), settings)
     writable_directory(harness.artifacts, "the artifacts directory", "--artifacts (or RAFTFUZZ_ARTIFACTS)")
-    from raftfuzz.shrink import save_shrunk_crash, shrink_seconds_setting
-
-    given = getattr(arguments, "shrink_seconds", None)  # --shrink-seconds, else RAFTFUZZ_SHRINK_SECONDS
-    shrink_seconds = shrink_seconds_setting(None if given is None else str(given))
-    uploader = _crash_uploader(harness.artifacts, harness.target)
+    uploader = _crash_uploader(settings)
     if uploader is not None:
         harness.on_crash = uploader.upload_quietly
-    generator = random.Random(arguments.seed)
+    generator = random.Random(budget.seed)
     started = time.monotonic()
     signatures: dict[str, int] = {}
-    first_exit_code = EXIT_OK
+    first_exit_code = Outcome.OK
     runs = 0
-    progress = tqdm(disable=arguments.quiet, unit=" runs", file=sys.stderr, mininterval=1.0)
+    progress = tqdm(disable=budget.quiet, unit=" runs", file=sys.stderr, mininterval=1.0)
     try:
-        while arguments.runs <= 0 or runs < arguments.runs:
-            if arguments.seconds > 0 and time.monotonic() - started >= arguments.seconds:
+        while budget.runs <= 0 or runs < budget.runs:
+            if budget.seconds > 0 and time.monotonic() - started >= budget.seconds:
                 break
             data = random_input(generator)
             schedule, result = harness.execute(data)
@@ -56,14 +63,14 @@ def run_random(arguments) -> int:
             if violation is None:
                 continue
             key = signature(violation, harness.target)
-            if key not in signatures and shrink_seconds:
-                save_shrunk_crash(harness, data, schedule, result, shrink_seconds)
+            if key not in signatures and settings.shrink_seconds:
+                save_shrunk_crash(harness, data, schedule, result, settings.shrink_seconds)
             elif key not in signatures:
                 harness.save_crash(data, schedule, result)
             signatures[key] = signatures.get(key, 0) + 1
             first_exit_code = first_exit_code or violation.exit_code
             progress.set_postfix(violations=sum(signatures.values()), signatures=len(signatures))
-            if arguments.stop_on_violation:
+            if budget.stop_on_violation:
                 break
     finally:
         progress.close()
@@ -73,21 +80,14 @@ def run_random(arguments) -> int:
     return first_exit_code
 
 
-def _crash_uploader(artifacts, target):
+def _crash_uploader(settings: Settings) -> CrashUploader | None:
     """The uploader for the configured store, after uploading the spool; None
     without a store. A store that fails here raises StorageError (exit 5)."""
-    from raftfuzz.corpus_sync import SYNC_ENV
-    from raftfuzz.storage import configured_store
-
-    if os.environ.get(SYNC_ENV) == "0":
-        return None
-    store = configured_store()
+    store = configured_store(settings) if settings.sync else None
     if store is None:
         return None
-    from raftfuzz.crash_upload import CrashUploader
-
     store.check()
-    uploader = CrashUploader(store, artifacts, target=target)
+    uploader = CrashUploader(store, settings.artifacts, settings)
     result = uploader.upload_spool()
     print(f"random: crash reports to {store.describe()}: {result.summary()}", file=sys.stderr)
     return uploader

@@ -11,13 +11,13 @@ import base64
 import binascii
 import hashlib
 import json
-import os
 import re
 import stat
 import subprocess
 from pathlib import Path
 
 from raftfuzz import __version__
+from raftfuzz.paths import write_atomic
 from raftfuzz.schedule import FORMAT_VERSION, READABLE_FORMATS, decode, encode
 
 SCHEMA_VERSION = 1
@@ -44,30 +44,30 @@ def signature(violation, target: str) -> str:
 _commit_cache: list[str] = []
 
 
-def source_commit() -> str:
-    """The commit this raftfuzz was built from: RAFTFUZZ_COMMIT (set by the
-    container build), else git, else "unknown"."""
+def source_commit(configured: str | None = None) -> str:
+    """The commit this raftfuzz was built from: ``configured`` (RAFTFUZZ_COMMIT,
+    set by the container build), else git, else "unknown"."""
+    if configured:
+        return configured
     if not _commit_cache:
-        commit = os.environ.get("RAFTFUZZ_COMMIT")
-        if not commit:
-            try:
-                commit = subprocess.run(
-                    ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
-                    capture_output=True, text=True, timeout=5, check=True,
-                ).stdout.strip()
-            except (OSError, subprocess.SubprocessError):
-                commit = "unknown"
+        try:
+            commit = subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+                capture_output=True, text=True, timeout=5, check=True,
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            commit = "unknown"
         _commit_cache.append(commit or "unknown")
     return _commit_cache[0]
 
 
 def build_report(data: bytes, schedule, result, *, target: str, core_name: str,
-                 max_steps: int) -> dict:
+                 max_steps: int, commit: str | None = None) -> dict:
     violation = result.violation
     return {
         "schema": SCHEMA_VERSION,
         "raftfuzz_version": __version__,
-        "commit": source_commit(),
+        "commit": source_commit(commit),
         "format_version": FORMAT_VERSION,
         "core": core_name,
         "target": target,
@@ -96,16 +96,10 @@ def write_crash(directory: Path, data: bytes, report: dict) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     stem = directory / f"crash-{input_sha1(data)}"
-    _write_atomic(stem, data)
+    write_atomic(stem, data)
     json_path = stem.with_name(stem.name + ".json")
-    _write_atomic(json_path, (json.dumps(report, indent=2, sort_keys=True) + "\n").encode())
+    write_atomic(json_path, (json.dumps(report, indent=2, sort_keys=True) + "\n").encode())
     return json_path
-
-
-def _write_atomic(path: Path, content: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(content)
-    os.replace(temporary, path)
 
 
 # What a report must hold, and of which type: every field replay, upload and

@@ -57,12 +57,10 @@ from raftfuzz.schedule import (
     leader_selector,
     previous_leader_selector,
 )
+from raftfuzz.outcome import HarnessError
+from raftfuzz.settings import DEFAULT_MAX_STEPS, TRACE_LEVELS
 from raftfuzz.violations import Violation, node_panic
 
-# Events per run unless the caller says otherwise: long enough for several
-# elections, a few hundred client operations and the liveness check after
-# the heal, short enough for tens of fuzz executions per second.
-DEFAULT_MAX_STEPS = 5_000
 # How many recent events a report shows.
 TRACE_TAIL = 64
 # A node hands out at most this many ready batches per event (apply → reply →
@@ -81,16 +79,12 @@ KIND_CAMPAIGN_END = core_module.KIND_BARRIER_MIN + 4  # c = campaign serial
 CAMPAIGN_SPEEDUP = 4
 CAMPAIGN_ELECTION_TIMEOUTS = 4
 
-LOG_LEVELS = ("info", "debug", "trace")
+LOG_LEVELS = TRACE_LEVELS
 
 _HASH_RECORD = struct.Struct("<9q")
 # Records wait in a buffer until a barrier (or this many bytes) and are then
 # hashed and, with feedback on, handed to the core in one crossing.
 _RECORD_FLUSH_BYTES = 256 * _HASH_RECORD.size
-
-
-class HarnessError(Exception):
-    """The target broke the driver's contract (not a Raft property)."""
 
 
 @dataclass
@@ -108,9 +102,10 @@ class RunResult:
 
 class Simulation:
     def __init__(self, schedule: Schedule, node_class, *, max_steps: int = DEFAULT_MAX_STEPS,
-                 log_level: str | None = None, log=print, feedback: int = 0) -> None:
+                 log_level: str | None = None, log=print, feedback: int = 0, core: str | None = None) -> None:
         """feedback: 0, or the core's FEEDBACK_* features to emit
-        (raftfuzz.feedback); it observes the run and never changes it."""
+        (raftfuzz.feedback); it observes the run and never changes it.
+        core: "c", "python", or None for C when built (raftfuzz.core)."""
         if max_steps < 1:
             raise ValueError("max_steps must be at least 1")
         if log_level is not None and log_level not in LOG_LEVELS:
@@ -126,7 +121,7 @@ class Simulation:
         clients, depth = schedule.client_count, schedule.pipeline_depth
         self.endpoint_count = n + clients * depth
         self.core = core_module.make_core(
-            schedule.seed, self.endpoint_count, LATENCY_FLOOR_US
+            schedule.seed, self.endpoint_count, LATENCY_FLOOR_US, core
         )
         self.checker = SafetyChecker()
         self.liveness = LivenessChecker(schedule)

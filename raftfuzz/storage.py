@@ -16,30 +16,18 @@ the object is already there, which is success, never an overwrite. That is
 what makes every upload safe to retry and lets many workers share a bucket
 without coordinating.
 
-Which store (environment, so that Kubernetes pods and processes libFuzzer
-starts inherit it): ``BUCKET_NAME`` (plus optional ``RAFTFUZZ_BUCKET_PREFIX``)
-selects Google Cloud Storage; otherwise ``RAFTFUZZ_STORE_DIR`` selects a
-directory; with neither, nothing is shared and crashes stay in the local
-artifacts directory.
+Which store the settings select (``BUCKET_NAME``, ``RAFTFUZZ_STORE_DIR``):
+``raftfuzz/stores.py``.
 """
 
 import os
 import re
-import socket
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-BUCKET_ENV = "BUCKET_NAME"
-PREFIX_ENV = "RAFTFUZZ_BUCKET_PREFIX"
-STORE_DIR_ENV = "RAFTFUZZ_STORE_DIR"
-WORKER_ENV = "RAFTFUZZ_WORKER"
-
-# Exit code when the store is misconfigured or unreachable: distinct from bad
-# usage (2) so that a Kubernetes job can tell "fix the bucket" from "fix the
-# command", and from the violation codes (3, 4).
-EXIT_STORAGE = 5
+from raftfuzz.outcome import Outcome
 
 # Threads per bulk transfer. Against the real service each small object is
 # a round trip of tens of milliseconds but only ~3 ms of client CPU, so about
@@ -54,7 +42,11 @@ _OBJECT_NAME = re.compile(r"^[A-Za-z0-9_.:@=+-]+(/[A-Za-z0-9_.:@=+-]+)*$")
 
 class StorageError(Exception):
     """The store cannot be used; the message is one line naming the problem
-    and the fix, and never contains key material."""
+    and the fix, and never contains key material. Its own exit code
+    (Outcome.STORAGE) lets a Kubernetes Job tell "fix the bucket" from "fix
+    the command" (2) and from the violation codes (3, 4)."""
+
+    outcome = Outcome.STORAGE
 
 
 class StorageUnavailable(StorageError):
@@ -64,12 +56,6 @@ class StorageUnavailable(StorageError):
 
 class ObjectMissing(StorageError):
     """The named object does not exist."""
-
-
-def worker_name() -> str:
-    """Who found something, for occurrence records: ``RAFTFUZZ_WORKER``, else
-    the host name (a Kubernetes pod's name) and the process id."""
-    return os.environ.get(WORKER_ENV) or f"{socket.gethostname()}-{os.getpid()}"
 
 
 def check_object_name(name: str) -> str:
@@ -94,8 +80,8 @@ class LocalStore:
 
     def check(self) -> None:
         if not self.root.is_dir():
-            raise StorageError(f"{STORE_DIR_ENV}={self.root}: no such directory; create it or unset "
-                               f"{STORE_DIR_ENV}")
+            raise StorageError(f"RAFTFUZZ_STORE_DIR={self.root}: no such directory; create it or unset "
+                               f"RAFTFUZZ_STORE_DIR")
 
     def _path(self, name: str) -> Path:
         return self.root / check_object_name(name)
@@ -159,28 +145,6 @@ class LocalStore:
             return True
         except FileNotFoundError:
             return False
-
-
-def configured_store(environ=None):
-    """The store the environment selects, or None when nothing is shared."""
-    environ = os.environ if environ is None else environ
-    bucket = environ.get(BUCKET_ENV)
-    if bucket:
-        from raftfuzz.gcs_store import GcsStore
-
-        return GcsStore(bucket, environ.get(PREFIX_ENV, ""))
-    directory = environ.get(STORE_DIR_ENV)
-    if directory:
-        return LocalStore(directory)
-    return None
-
-
-def required_store():
-    store = configured_store()
-    if store is None:
-        raise StorageError(f"no shared storage is configured; set {BUCKET_ENV} (Google Cloud Storage, "
-                           f"optionally {PREFIX_ENV}) or {STORE_DIR_ENV} (a shared directory)")
-    return store
 
 
 def run_parallel(function, items, workers: int = TRANSFER_WORKERS) -> list:

@@ -9,9 +9,9 @@
     raftfuzz sync [CORPUS_DIR]         crashes push, then corpus push and pull
     raftfuzz replay gs://BUCKET/.../crash-<sha1>.json
 
-The store comes from the environment (``BUCKET_NAME`` and
+The store comes from the settings (``BUCKET_NAME`` and
 ``RAFTFUZZ_BUCKET_PREFIX``, or ``RAFTFUZZ_STORE_DIR``); see
-``raftfuzz/storage.py``. A store that is misconfigured or down is one line
+``raftfuzz/stores.py``. A store that is misconfigured or down is one line
 and exit code 5.
 """
 
@@ -20,8 +20,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from raftfuzz.storage import StorageError, required_store
-from raftfuzz.violations import EXIT_OK
+from raftfuzz.corpus_sync import CorpusSync, prune
+from raftfuzz.crash_upload import CrashUploader, fetch_crashes, list_crashes
+from raftfuzz.gcs_store import GcsStore
+from raftfuzz.outcome import Outcome
+from raftfuzz.paths import readable_directory, writable_directory
+from raftfuzz.settings import Settings
+from raftfuzz.storage import StorageError
+from raftfuzz.stores import required_store
+from raftfuzz.target import split_target
 
 
 def add_parsers(commands, common_target) -> None:
@@ -52,10 +59,8 @@ def add_parsers(commands, common_target) -> None:
     common_target(sync)
 
 
-def _check_paths(arguments) -> None:
+def _check_paths(arguments, settings: Settings) -> None:
     """Local paths are checked before the store is touched: one line, exit 2."""
-    from raftfuzz.paths import readable_directory, writable_directory
-
     command = arguments.command
     if command == "corpus" and arguments.corpus_command == "pull":
         writable_directory(arguments.directory, "the corpus directory", "the DIR argument")
@@ -67,66 +72,58 @@ def _check_paths(arguments) -> None:
     if command == "sync" and arguments.corpus_directory is not None:
         writable_directory(arguments.corpus_directory, "the corpus directory", "the CORPUS_DIR argument")
     if command == "sync" or (command == "crashes" and arguments.crashes_command == "push"):
-        spool = _spool(arguments.artifacts)
+        spool = settings.artifacts
         if os.path.lexists(spool):  # no spool yet: nothing to upload
             readable_directory(spool, "the artifacts directory", "--artifacts (or RAFTFUZZ_ARTIFACTS)")
 
 
-def dispatch(arguments) -> int:
-    from raftfuzz.target import split_target, target_spec
-
-    _check_paths(arguments)
-    store = required_store()
+def dispatch(arguments, settings: Settings) -> int:
+    _check_paths(arguments, settings)
+    store = required_store(settings)
     store.check()
     command = arguments.command
     if command == "corpus":
-        from raftfuzz.corpus_sync import CorpusSync, prune
-
-        target = target_spec(arguments.target)
-        split_target(target)
-        sync = CorpusSync(store, target)
+        split_target(settings.target_spec)
+        sync = CorpusSync(store, settings.target_spec)
         if arguments.corpus_command == "pull":
             print(sync.pull(arguments.directory).summary("pulled", sync.where()))
         elif arguments.corpus_command == "push":
             print(sync.push(arguments.directories).summary("pushed", sync.where()))
         else:
-            print(prune(store, target).summary(sync.where()))
-        return EXIT_OK
+            print(prune(store, settings).summary(sync.where()))
+        return Outcome.OK
     if command == "crashes":
-        return _crashes(store, arguments)
+        return _crashes(store, arguments, settings)
     if command == "sync":
-        _push_spool(store, arguments.artifacts, arguments.target)
+        _push_spool(store, settings)
         if arguments.corpus_directory is not None:
-            from raftfuzz.corpus_sync import CorpusSync
-
-            target = target_spec(arguments.target)
-            split_target(target)
-            sync = CorpusSync(store, target)
+            split_target(settings.target_spec)
+            sync = CorpusSync(store, settings.target_spec)
             print(sync.push([arguments.corpus_directory]).summary("pushed", sync.where()))
             print(sync.pull(arguments.corpus_directory).summary("pulled", sync.where()))
-        return EXIT_OK
+        return Outcome.OK
     raise AssertionError(command)
 
 
-def _spool(artifacts: str | None) -> Path:
-    from raftfuzz.harness import DEFAULT_ARTIFACTS
+def prune_shared_corpus(settings: Settings) -> int:
+    """``raftfuzz corpus prune`` (the container's ``prune`` mode)."""
+    store = required_store(settings)
+    store.check()
+    split_target(settings.target_spec)
+    sync = CorpusSync(store, settings.target_spec)
+    print(prune(store, settings).summary(sync.where()))
+    return Outcome.OK
 
-    return Path(artifacts or os.environ.get("RAFTFUZZ_ARTIFACTS") or DEFAULT_ARTIFACTS)
 
-
-def _push_spool(store, artifacts: str | None, target: str | None) -> None:
-    from raftfuzz.crash_upload import CrashUploader
-
-    uploader = CrashUploader(store, _spool(artifacts), target=target)
+def _push_spool(store, settings: Settings) -> None:
+    uploader = CrashUploader(store, settings.artifacts, settings)
     result = uploader.upload_spool()
     print(f"crash reports from {uploader.artifacts} to {store.describe()}: {result.summary()}")
     for problem in result.broken:
         print(f"  left in the spool: {problem}", file=sys.stderr)
 
 
-def _crashes(store, arguments) -> int:
-    from raftfuzz.crash_upload import fetch_crashes, list_crashes
-
+def _crashes(store, arguments, settings: Settings) -> int:
     if arguments.crashes_command == "list":
         summaries = list_crashes(store)
         if not summaries:
@@ -138,25 +135,24 @@ def _crashes(store, arguments) -> int:
         for path in fetch_crashes(store, arguments.signatures, arguments.dest):
             print(path)
     else:
-        _push_spool(store, arguments.artifacts, arguments.target)
-    return EXIT_OK
+        _push_spool(store, settings)
+    return Outcome.OK
 
 
 class DownloadedReport:
     """A ``gs://`` crash file downloaded to a temporary directory for replay;
     use as a context manager, which yields the local path."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, settings: Settings) -> None:
         self.url = url
+        self.settings = settings
         self._directory: tempfile.TemporaryDirectory | None = None
 
     def __enter__(self) -> Path:
-        from raftfuzz.gcs_store import GcsStore
-
         bucket, _, name = self.url.removeprefix("gs://").partition("/")
         if not bucket or not name or name.endswith("/"):
             raise StorageError(f"{self.url}: not an object URL; give gs://BUCKET/path/crash-<sha1>.json")
-        data, _ = GcsStore(bucket).read(name)
+        data, _ = GcsStore(bucket, settings=self.settings).read(name)
         self._directory = tempfile.TemporaryDirectory(prefix="raftfuzz-replay-")
         path = Path(self._directory.name) / name.rpartition("/")[2]
         path.write_bytes(data)

@@ -20,8 +20,6 @@ from pathlib import Path
 
 import raftfuzz
 
-DEFAULT_TARGET = "raftfuzz.raft:RaftNode"
-TARGET_ENV = "RAFTFUZZ_TARGET"
 # Methods every target class must have (checked on load, before any run).
 # The attributes id, role, term and commit_index are usually set in
 # __init__, so they are checked on the live nodes when a run fails
@@ -31,10 +29,6 @@ NODE_METHODS = ("tick", "step", "ready", "advance", "last_index", "term_at", "lo
 
 class TargetError(Exception):
     """The target cannot be loaded; the message says why and what to do."""
-
-
-def target_spec(explicit: str | None = None) -> str:
-    return explicit or os.environ.get(TARGET_ENV) or DEFAULT_TARGET
 
 
 def split_target(spec) -> tuple[str, str]:
@@ -62,12 +56,13 @@ def is_shipped(spec: str) -> bool:
     return location.with_suffix(".py").is_file() or (location / "__init__.py").is_file()
 
 
-def report_target(recorded, explicit: str | None = None) -> str:
-    """The target to replay a report with. ``--target`` wins; otherwise the
-    report's own target, if it equals ``RAFTFUZZ_TARGET`` or is shipped in
-    the package. Anything else is refused before anything is imported."""
-    if explicit:
-        return explicit
+def report_target(recorded, settings) -> str:
+    """The target to replay a report with (settings: raftfuzz.settings.Settings).
+    ``--target`` wins; otherwise the report's own target, if it equals the
+    configured one (``RAFTFUZZ_TARGET``) or is shipped in the package.
+    Anything else is refused before anything is imported."""
+    if settings.from_flag("target"):
+        return settings.target_spec
     if not isinstance(recorded, str) or not recorded.strip():
         raise TargetError(f"the report's target {recorded!r} is not a class name; the report is "
                           f"corrupted (pass --target package.module:Class to replay its input anyway)")
@@ -77,12 +72,12 @@ def report_target(recorded, explicit: str | None = None) -> str:
         raise TargetError(f"the report's target {recorded!r} is not of the form package.module:Class; the "
                           f"report is corrupted (pass --target package.module:Class to replay its input "
                           f"anyway)") from None
-    if recorded == os.environ.get(TARGET_ENV) or is_shipped(recorded):
+    if recorded == settings.target or is_shipped(recorded):
         return recorded
     raise TargetError(
         f"the report names target {recorded!r}, which is not shipped with raftfuzz; reports are untrusted "
         f"input, so raftfuzz imports their target only when you name it: pass --target {recorded} "
-        f"(or set {TARGET_ENV}={recorded}) if you trust that code"
+        f"(or set RAFTFUZZ_TARGET={recorded}) if you trust that code"
     )
 
 

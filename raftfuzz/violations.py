@@ -1,4 +1,4 @@
-"""Outcome classes and their exit codes.
+"""Outcome classes; their exit codes are raftfuzz.outcome.Outcome.
 
 A run ends in one of three ways besides success, and each has its own type
 and exit code so that scripts (and Kubernetes) can tell them apart: a safety
@@ -12,11 +12,7 @@ itself is a safety finding (``node_panic``), not a harness error.
 import traceback
 from pathlib import Path
 
-EXIT_OK = 0
-EXIT_HARNESS_ERROR = 1
-EXIT_USAGE = 2
-EXIT_SAFETY = 3
-EXIT_LIVENESS = 4
+from raftfuzz.outcome import Outcome
 
 
 class Violation(Exception):
@@ -29,7 +25,7 @@ class Violation(Exception):
 
     kind = "violation"
     label = "violation"  # how a line of output names it: "safety violation", "harness error"
-    exit_code = EXIT_HARNESS_ERROR
+    exit_code = Outcome.HARNESS_ERROR
 
     def __init__(
         self,
@@ -65,13 +61,13 @@ class Violation(Exception):
 class SafetyViolation(Violation):
     kind = "safety"
     label = "safety violation"
-    exit_code = EXIT_SAFETY
+    exit_code = Outcome.SAFETY
 
 
 class LivenessViolation(Violation):
     kind = "liveness"
     label = "liveness violation"
-    exit_code = EXIT_LIVENESS
+    exit_code = Outcome.LIVENESS
 
 
 class ContractViolation(Violation):
@@ -81,7 +77,7 @@ class ContractViolation(Violation):
 
     kind = "harness"
     label = "harness error"
-    exit_code = EXIT_HARNESS_ERROR
+    exit_code = Outcome.HARNESS_ERROR
 
 
 NODE_PANIC = "NodePanic"

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from raftfuzz.violations import EXIT_SAFETY
+from raftfuzz.outcome import Outcome
 from tests.conftest import REPO, run_cli
 
 TARGET = "group_commit_raft:GroupCommitNode"
@@ -16,7 +16,7 @@ EXAMPLES = {"PYTHONPATH": os.pathsep.join([str(REPO / "docs" / "examples"), str(
 def test_random_mode_finds_the_example_bug_and_replay_reproduces_it(tmp_path):
     found = run_cli("raftfuzz", "random", "--target", TARGET, "--seed", "3", "--runs", "300",
                     "--stop-on-violation", "--quiet", "--artifacts", str(tmp_path), env=EXAMPLES)
-    assert found.returncode == EXIT_SAFETY, found.stderr
+    assert found.returncode == Outcome.SAFETY, found.stderr
     [report_path] = tmp_path.glob("crash-*.json")
     report = json.loads(report_path.read_text())
     assert report["target"] == TARGET
@@ -31,7 +31,7 @@ def test_random_mode_finds_the_example_bug_and_replay_reproduces_it(tmp_path):
     from_raw = run_cli("raftfuzz", "replay", str(report_path.with_suffix("")), "--target", TARGET,
                        "--log-level", "none", env=EXAMPLES)
     for replay in (from_json, from_raw):
-        assert replay.returncode == EXIT_SAFETY, replay.stdout + replay.stderr
+        assert replay.returncode == Outcome.SAFETY, replay.stdout + replay.stderr
         assert f"trace={report['run']['trace_hash']}" in replay.stdout
         assert report["violation"]["property"] in replay.stdout
     assert "reproduced" in from_json.stdout

@@ -13,7 +13,7 @@ import shutil
 import pytest
 
 from raftfuzz.mutants import CATALOGUE
-from raftfuzz.violations import EXIT_LIVENESS, EXIT_SAFETY
+from raftfuzz.outcome import Outcome
 from tests.conftest import REPO, run_cli
 
 BUDGET_SECONDS = 400
@@ -35,7 +35,7 @@ def test_atheris_finds_the_planted_bug_and_the_crash_replays(mutant, tmp_path):
     report = json.loads(report_path.read_text())
     assert report["target"] == target
     assert report["violation"]["property"] in CATALOGUE[mutant].breaks
-    exit_code = EXIT_LIVENESS if report["violation"]["kind"] == "liveness" else EXIT_SAFETY
+    exit_code = Outcome.LIVENESS if report["violation"]["kind"] == "liveness" else Outcome.SAFETY
     # libFuzzer wrote the same raw input under the same name.
     assert report_path.with_suffix("").exists()
 

@@ -101,19 +101,17 @@ def test_constants_match_the_c_header():
 
 
 def test_core_selection(monkeypatch):
-    monkeypatch.setenv("RAFTFUZZ_CORE", "python")
-    assert core.core_name() == "python"
-    assert isinstance(core.make_core(1, 3, 10), PythonCore)
-    monkeypatch.setenv("RAFTFUZZ_CORE", "fortran")
+    assert core.core_name("python") == "python"
+    assert isinstance(core.make_core(1, 3, 10, "python"), PythonCore)
     with pytest.raises(RuntimeError, match="RAFTFUZZ_CORE"):
-        core.make_core(1, 3, 10)
-    monkeypatch.setenv("RAFTFUZZ_CORE", "c")
+        core.make_core(1, 3, 10, "fortran")
     if CCore is None:
         with pytest.raises(RuntimeError, match="pip install -e"):
-            core.make_core(1, 3, 10)
+            core.make_core(1, 3, 10, "c")
     else:
-        assert isinstance(core.make_core(1, 3, 10), CCore)
-    monkeypatch.delenv("RAFTFUZZ_CORE")
+        assert isinstance(core.make_core(1, 3, 10, "c"), CCore)
+    # The environment does not choose: only the caller (from Settings) does.
+    monkeypatch.setenv("RAFTFUZZ_CORE", "python")
     assert core.core_name() == ("c" if CCore is not None else "python")
 
 

@@ -20,10 +20,11 @@ from raftfuzz.raft import RaftNode
 from raftfuzz.random_mode import random_input
 from raftfuzz.seeds import seed_schedules
 from raftfuzz.schedule import encode
+from raftfuzz.settings import Settings
 inputs = [encode(s) for s in seed_schedules().values()]
 generator = random.Random(99)
 inputs += [random_input(generator) for _ in range(10)]
-harness = Harness.from_settings(RaftNode, max_steps=1500)
+harness = Harness.from_settings(RaftNode, Settings.load(), max_steps=1500)
 hashes = []
 for data in inputs:
     _, result = harness.execute(data)

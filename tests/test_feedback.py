@@ -41,11 +41,11 @@ from raftfuzz.core_constants import (
     NODE_UP,
 )
 from raftfuzz.core_python import PythonCore
-from raftfuzz.harness import SettingsError
 from raftfuzz.raft import RaftNode
 from raftfuzz.random_mode import random_input
 from raftfuzz.schedule import decode, encode
 from raftfuzz.seeds import seed_schedules
+from raftfuzz.settings import Settings, SettingsError, state_feature_mask
 from raftfuzz.simulator import KIND_FAULT, Simulation
 from tests.conftest import REPO, run_cli
 from tests.test_core import CCore
@@ -138,17 +138,20 @@ class RecordingCore:
         return indexes if collect else len(indexes)
 
 
+REAL_MAKE_CORE = core_module.make_core
+
+
 def features_of_run(monkeypatch, core_name, data, features=ALL_FEATURES, node_class=RaftNode):
-    monkeypatch.setenv("RAFTFUZZ_CORE", core_name)
     made = []
-    make_core = core_module.make_core
+    make_core = REAL_MAKE_CORE
 
     def recording_make_core(*arguments):
         made.append(RecordingCore(make_core(*arguments)))
         return made[-1]
 
     monkeypatch.setattr(core_module, "make_core", recording_make_core)
-    result = Simulation(decode(data), node_class, max_steps=2000, feedback=features).run()
+    result = Simulation(decode(data), node_class, max_steps=2000, feedback=features, core=core_name).run()
+    assert type(made[0]._inner).__name__ == {"c": "CCore", "python": "PythonCore"}[core_name]
     return made[0].features, result
 
 
@@ -172,7 +175,7 @@ def test_whole_runs_give_the_same_features_on_both_cores(monkeypatch):
 
 
 FEATURES_OF_SEEDS = r"""
-import hashlib, json
+import hashlib, json, os
 from raftfuzz import core as core_module
 from raftfuzz.raft import RaftNode
 from raftfuzz.schedule import decode, encode
@@ -190,7 +193,7 @@ def recording_make_core(*arguments):
     return Recording()
 core_module.make_core = recording_make_core
 for schedule in list(seed_schedules().values())[:8]:
-    Simulation(schedule, RaftNode, max_steps=1500, feedback=7).run()
+    Simulation(schedule, RaftNode, max_steps=1500, feedback=7, core=os.environ["RAFTFUZZ_CORE"]).run()
 print(digest.hexdigest())
 """
 
@@ -214,9 +217,8 @@ def test_feature_indexes_do_not_depend_on_the_process_or_hash_seed():
 def test_trace_hashes_are_the_same_with_feedback_on_and_off(monkeypatch, core_name):
     if core_name == "c" and CCore is None:
         pytest.skip("C core not built")
-    monkeypatch.setenv("RAFTFUZZ_CORE", core_name)
     for data in corpus_inputs():
-        results = [Simulation(decode(data), RaftNode, max_steps=2000, feedback=features).run()
+        results = [Simulation(decode(data), RaftNode, max_steps=2000, feedback=features, core=core_name).run()
                    for features in (0, FEEDBACK_STATES, ALL_FEATURES)]
         summaries = {(result.trace_hash, result.steps, result.ended_by, repr(result.violation))
                      for result in results}
@@ -238,23 +240,24 @@ def test_findings_are_the_same_with_feedback_on_and_off(crash_report):
 # ---------------------------------------------------------------- the flag
 
 def test_modes_and_features_parse():
-    assert feedback.feedback_mode("state") == "state"
+    assert Settings.load({"feedback": "state"}, environ={}).feedback == "state"
     assert feedback.uses_code("code+state") and feedback.uses_state("code+state")
     assert not feedback.uses_code("state") and not feedback.uses_state("code")
-    assert feedback.state_features("states+kind") == FEEDBACK_STATES | FEEDBACK_EVENT_KIND
-    with pytest.raises(SettingsError, match="one of code, state, code\\+state"):
-        feedback.feedback_mode("states")
+    assert state_feature_mask("states+kind") == FEEDBACK_STATES | FEEDBACK_EVENT_KIND
+    with pytest.raises(SettingsError, match="use code, state, code\\+state"):
+        Settings.load({"feedback": "states"}, environ={})
     with pytest.raises(SettingsError, match="names 'edges'"):
-        feedback.state_features("states+edges")
+        Settings.load(environ={"RAFTFUZZ_STATE_FEATURES": "states+edges"})
     with pytest.raises(SettingsError, match="needs 'states' or 'transitions'"):
-        feedback.state_features("kind")
+        state_feature_mask("kind")
 
 
-def test_mode_comes_from_the_environment_for_child_processes(monkeypatch):
-    monkeypatch.setenv("RAFTFUZZ_FEEDBACK", "state")
-    assert feedback.feedback_mode() == "state"
-    monkeypatch.delenv("RAFTFUZZ_FEEDBACK")
-    assert feedback.feedback_mode() == feedback.DEFAULT_MODE
+def test_mode_comes_from_the_environment_for_child_processes():
+    assert Settings.load(environ={"RAFTFUZZ_FEEDBACK": "code"}).feedback == "code"
+    assert Settings.load(environ={}).feedback == "state"  # the measured default
+    # What a parent exports, a child reads back.
+    parent = Settings.load({"feedback": "code+state"}, environ={})
+    assert Settings.load(environ=parent.to_environment()).feedback == "code+state"
 
 
 @pytest.mark.parametrize("arguments", [["--feedback=bogus"], ["--feedback", "states"]])
@@ -332,14 +335,15 @@ from raftfuzz.harness import Harness
 from raftfuzz.raft import RaftNode
 from raftfuzz.schedule import encode
 from raftfuzz.seeds import seed_schedules
+from raftfuzz.settings import Settings
 
-harness = Harness.from_settings(RaftNode, max_steps=800)
+harness = Harness.from_settings(RaftNode, max_steps=800, core="c")
 seen = []
 
 def test_one_input(data):
     if not seen:
         print(feedback.register_state_counters("c"), file=sys.stderr)
-        harness.feedback = feedback.state_features()
+        harness.feedback = Settings().feature_mask
     seen.append(feedback_counter_sum())
     harness.execute(encode(seed_schedules()["leader-crash-restart"]) if len(seen) % 2 else data)
     after = feedback_counter_sum()

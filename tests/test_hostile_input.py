@@ -28,14 +28,14 @@ from pathlib import Path
 
 import pytest
 
-from raftfuzz.violations import EXIT_HARNESS_ERROR, EXIT_SAFETY, EXIT_USAGE
+from raftfuzz.outcome import Outcome
 from tests.conftest import REPO, run_cli
 
 MUTANT = "raftfuzz.mutants:VoteWithoutLogCheck"
 PLANT = 'open("PWNED", "w").write("ran")\n'
 
 
-def refused(completed, code=EXIT_USAGE, *needles, container=False):
+def refused(completed, code=Outcome.USAGE, *needles, container=False):
     """One error line (the container logs its settings first), the code, no traceback."""
     output = completed.stdout + completed.stderr
     assert completed.returncode == code, output[-3000:]
@@ -115,7 +115,7 @@ def replay_in(directory: Path, report: Path, *, container: bool, env=None):
 def test_a_report_never_imports_a_target_nobody_trusted(crash_report, planted, target, container):
     report = write_report(planted, crash_report[0], target=target)
     completed = replay_in(planted, report, container=container)
-    line = refused(completed, EXIT_USAGE, container=container)
+    line = refused(completed, Outcome.USAGE, container=container)
     assert not (planted / "PWNED").exists(), "the report's module was imported"
     if target.count(":") == 1 and "/" not in target:
         assert f"--target {target}" in line and "RAFTFUZZ_TARGET" in line
@@ -125,10 +125,10 @@ def test_a_report_never_imports_a_target_nobody_trusted(crash_report, planted, t
 @pytest.mark.parametrize("target", MALFORMED_TARGETS, ids=repr)
 def test_an_empty_or_non_string_target_is_an_error(crash_report, planted, target):
     report = write_report(planted, crash_report[0], target=target)
-    refused(replay_in(planted, report, container=False), EXIT_USAGE, "target", "--target")
+    refused(replay_in(planted, report, container=False), Outcome.USAGE, "target", "--target")
     # ... which --target can stand in for, as the message says.
     completed = run_cli("raftfuzz", "replay", str(report), "--target", MUTANT, "--log-level", "none", cwd=planted)
-    assert completed.returncode == EXIT_SAFETY and "reproduced" in completed.stdout, completed.stderr
+    assert completed.returncode == Outcome.SAFETY and "reproduced" in completed.stdout, completed.stderr
 
 
 def test_a_trusted_target_is_imported_from_where_the_user_said(crash_report, planted):
@@ -137,13 +137,13 @@ def test_a_trusted_target_is_imported_from_where_the_user_said(crash_report, pla
     report = write_report(planted, crash_report[0], target="evilmod:Node")
     completed = replay_in(planted, report, container=False,
                           env={"RAFTFUZZ_TARGET": "evilmod:Node", "PYTHONPATH": f"{planted}{os.pathsep}{REPO}"})
-    refused(completed, EXIT_USAGE, "has no class 'Node'")
+    refused(completed, Outcome.USAGE, "has no class 'Node'")
     assert (planted / "PWNED").exists()
 
 
 def test_a_shipped_target_named_by_a_report_is_replayed(crash_report, planted):
     completed = replay_in(planted, crash_report[0], container=False)
-    assert completed.returncode == EXIT_SAFETY, completed.stderr
+    assert completed.returncode == Outcome.SAFETY, completed.stderr
     assert "reproduced" in completed.stdout
 
 
@@ -165,16 +165,16 @@ def test_the_working_directory_cannot_shadow_what_a_shipped_target_imports(plant
 
 BROKEN_TARGETS = [
     # (class in tests/broken_targets.py, property found, rule or exception in the message, exit code)
-    ("ConstructorRaises", "NodePanic", "RuntimeError", EXIT_SAFETY),
-    ("ConstructorExits", "NodeContract", "rule: no-exit", EXIT_HARNESS_ERROR),
-    ("TickExits", "NodeContract", "rule: no-exit", EXIT_HARNESS_ERROR),
-    ("ReadyReturnsText", "NodeContract", "rule: ready-type", EXIT_HARNESS_ERROR),
-    ("ReadyWithNumberOfMessages", "NodeContract", "rule: ready-messages", EXIT_HARNESS_ERROR),
-    ("RoleIsText", "NodeContract", "rule: role-type", EXIT_HARNESS_ERROR),
-    ("TermIsText", "NodeContract", "rule: term-type", EXIT_HARNESS_ERROR),
-    ("RoleRaises", "NodePanic", "KeyError", EXIT_SAFETY),
-    ("NoCommitIndex", "NodeContract", "rule: commit_index-missing", EXIT_HARNESS_ERROR),
-    ("StepRaisesGeneratorExit", "NodeContract", "rule: exception-type", EXIT_HARNESS_ERROR),
+    ("ConstructorRaises", "NodePanic", "RuntimeError", Outcome.SAFETY),
+    ("ConstructorExits", "NodeContract", "rule: no-exit", Outcome.HARNESS_ERROR),
+    ("TickExits", "NodeContract", "rule: no-exit", Outcome.HARNESS_ERROR),
+    ("ReadyReturnsText", "NodeContract", "rule: ready-type", Outcome.HARNESS_ERROR),
+    ("ReadyWithNumberOfMessages", "NodeContract", "rule: ready-messages", Outcome.HARNESS_ERROR),
+    ("RoleIsText", "NodeContract", "rule: role-type", Outcome.HARNESS_ERROR),
+    ("TermIsText", "NodeContract", "rule: term-type", Outcome.HARNESS_ERROR),
+    ("RoleRaises", "NodePanic", "KeyError", Outcome.SAFETY),
+    ("NoCommitIndex", "NodeContract", "rule: commit_index-missing", Outcome.HARNESS_ERROR),
+    ("StepRaisesGeneratorExit", "NodeContract", "rule: exception-type", Outcome.HARNESS_ERROR),
 ]
 
 
@@ -235,7 +235,7 @@ def _run_with_artifacts(entry: str, how: str, artifacts: Path, tmp_path: Path):
 @pytest.mark.parametrize("how, entry", UNWRITABLE)
 def test_an_unwritable_artifacts_directory_is_refused_before_fuzzing(read_only_directory, tmp_path, how, entry):
     completed = _run_with_artifacts(entry, how, read_only_directory, tmp_path)
-    refused(completed, EXIT_USAGE, "not writable", container=entry.startswith("container"))
+    refused(completed, Outcome.USAGE, "not writable", container=entry.startswith("container"))
     assert "Running" not in completed.stderr  # libFuzzer never started
 
 
@@ -243,7 +243,7 @@ def test_an_unwritable_artifacts_directory_is_refused_before_fuzzing(read_only_d
 def test_an_artifacts_path_that_is_a_file_is_refused(tmp_path, how, entry):
     afile = tmp_path / "afile"
     afile.write_text("not a directory")
-    refused(_run_with_artifacts(entry, how, afile, tmp_path), EXIT_USAGE, "afile",
+    refused(_run_with_artifacts(entry, how, afile, tmp_path), Outcome.USAGE, "afile",
             container=entry.startswith("container"))
 
 
@@ -255,7 +255,7 @@ def test_an_unwritable_corpus_directory_is_refused_before_fuzzing(read_only_dire
     else:
         completed = run_cli("raftfuzz.container", env={"RAFTFUZZ_CORPUS": str(read_only_directory),
                                                        "FUZZ_SECONDS": "1"}, cwd=tmp_path)
-    refused(completed, EXIT_USAGE, "not writable", str(read_only_directory), container=entry == "container")
+    refused(completed, Outcome.USAGE, "not writable", str(read_only_directory), container=entry == "container")
 
 
 def test_a_report_that_cannot_be_written_leaves_its_input_on_stderr(crash_report, read_only_directory, capsys):
@@ -328,11 +328,13 @@ def test_the_container_rebuilds_a_raw_crash_left_without_a_report(crash_report, 
 
 def test_the_supervisor_rebuilds_a_raw_crash_left_without_a_report(crash_report, tmp_path, monkeypatch):
     from raftfuzz.fuzz_supervisor import Supervisor
+    from raftfuzz.settings import Settings
     from raftfuzz.storage import LocalStore
 
     raw = _raw_only(tmp_path / "spool", crash_report[0].with_suffix("").read_bytes())
     (tmp_path / "store").mkdir()
-    supervisor = Supervisor(LocalStore(tmp_path / "store"), MUTANT, str(raw.parent), None)
+    settings = Settings(target=MUTANT, artifacts=raw.parent)
+    supervisor = Supervisor(LocalStore(tmp_path / "store"), settings, None)
     supervisor.upload_crashes(final=True)
     assert raw.with_name(raw.name + ".json").exists()
     assert list((tmp_path / "store").glob(f"crashes/*/{raw.name}.json"))
@@ -348,7 +350,7 @@ def test_a_report_is_recognised_by_its_content_not_its_name(crash_report, tmp_pa
     path = tmp_path / name
     path.write_bytes(prefix + crash_report[0].read_bytes())
     completed = replay_in(tmp_path, path, container=container)
-    assert completed.returncode == EXIT_SAFETY, completed.stdout + completed.stderr
+    assert completed.returncode == Outcome.SAFETY, completed.stdout + completed.stderr
     assert "reproduced: same property, step and trace hash" in completed.stdout
 
 
@@ -378,7 +380,7 @@ WRONG_STRUCTURE = [
 def test_a_structurally_wrong_report_is_refused_before_anything_runs(crash_report, tmp_path, changes, needle):
     report = write_report(tmp_path, crash_report[0], **changes)
     completed = run_cli("raftfuzz", "replay", str(report), "--log-level", "none", cwd=tmp_path)
-    refused(completed, EXIT_USAGE, needle)
+    refused(completed, Outcome.USAGE, needle)
     assert "core=" not in completed.stdout
 
 
@@ -410,7 +412,7 @@ def test_a_special_file_as_an_input_is_one_line(tmp_path, kind, command):
     path = _special(tmp_path, kind)
     if command == ("raftfuzz.atheris_main",) and kind == "directory":
         pytest.skip("a directory is a corpus for libFuzzer")
-    refused(run_cli(*command, path, cwd=tmp_path), EXIT_USAGE)
+    refused(run_cli(*command, path, cwd=tmp_path), Outcome.USAGE)
 
 
 @pytest.mark.parametrize("kind", ["symlink loop", "through a file", "a file"])
@@ -428,7 +430,7 @@ def test_a_directory_argument_that_is_not_a_directory_is_one_line(tmp_path, kind
                             cwd=tmp_path)
     else:
         completed = run_cli("raftfuzz.atheris_main", str(path), str(REPO / "corpus"), "-runs=1", cwd=tmp_path)
-    refused(completed, EXIT_USAGE, container=command == "corpus-env")
+    refused(completed, Outcome.USAGE, container=command == "corpus-env")
 
 
 def test_decode_reads_the_input_a_report_carries(crash_report):
@@ -441,14 +443,14 @@ def test_decode_reads_the_input_a_report_carries(crash_report):
 
 
 def test_the_fuzzer_refuses_a_report_as_its_input(crash_report):
-    refused(run_cli("raftfuzz.atheris_main", str(crash_report[0])), EXIT_USAGE, "raftfuzz replay")
+    refused(run_cli("raftfuzz.atheris_main", str(crash_report[0])), Outcome.USAGE, "raftfuzz replay")
 
 
 # ------------------------------------------------------------ 4. exit codes
 
 def test_a_missing_corpus_directory_is_bad_usage(tmp_path):
     refused(run_cli("raftfuzz.atheris_main", str(tmp_path / "nope"), "-runs=1", cwd=tmp_path),
-            EXIT_USAGE, "mkdir -p")
+            Outcome.USAGE, "mkdir -p")
 
 
 def test_sigterm_with_a_store_exits_143_as_the_container_does(tmp_path):

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from raftfuzz import core
-from raftfuzz.violations import EXIT_OK, EXIT_SAFETY, EXIT_USAGE
+from raftfuzz.outcome import Outcome
 from tests.conftest import REPO, run_cli
 
 pytest.importorskip("pysyncobj")
@@ -70,7 +70,7 @@ def test_without_pysyncobj_the_target_is_a_one_line_error():
               f"raise SystemExit(main(['random', '--target', '{TARGET}', '--runs', '1']))")
     completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                                env=dict(os.environ, PYTHONPATH=str(REPO)), cwd=REPO, timeout=120)
-    assert completed.returncode == EXIT_USAGE, completed.stderr
+    assert completed.returncode == Outcome.USAGE, completed.stderr
     assert completed.stderr.count("\n") == 1
     assert "pip install 'raftfuzz[pysyncobj]'" in completed.stderr
 
@@ -219,7 +219,7 @@ def test_tcp_emulation_drops_a_stalled_connection_and_reconnects_with_a_new_epoc
 def test_random_mode_runs_pysyncobj(tmp_path):
     completed = run_cli("raftfuzz", "random", "--target", TARGET, "--runs", "4", "--seed", "2", "--quiet",
                         "--artifacts", str(tmp_path))
-    assert completed.returncode in (EXIT_OK, EXIT_SAFETY), completed.stderr[-2000:]
+    assert completed.returncode in (Outcome.OK, Outcome.SAFETY), completed.stderr[-2000:]
     assert "4 runs" in completed.stderr
 
 
@@ -258,7 +258,7 @@ def test_replay_from_json_and_from_raw_input_on_both_cores(tmp_path):
         from_raw = run_cli("raftfuzz", "replay", str(FINDING.with_suffix("")), "--target", TARGET,
                            "--log-level", "none", env=environment)
         for replay in (from_json, from_raw):
-            assert replay.returncode == EXIT_SAFETY, replay.stdout + replay.stderr
+            assert replay.returncode == Outcome.SAFETY, replay.stdout + replay.stderr
             assert f"trace={report['run']['trace_hash']}" in replay.stdout
         assert "reproduced: same property, step and trace hash" in from_json.stdout
     with_libfuzzer = run_cli("raftfuzz.atheris_main", f"--target={TARGET}", str(FINDING.with_suffix("")),
@@ -270,11 +270,11 @@ def test_container_entrypoint_takes_the_target_from_the_environment(tmp_path):
     environment = {"RAFTFUZZ_TARGET": TARGET, "FUZZ_MODE": "random", "FUZZ_SECONDS": "3",
                    "RAFTFUZZ_ARTIFACTS": str(tmp_path)}
     completed = run_cli("raftfuzz", "container", env=environment, timeout=300)
-    assert completed.returncode == EXIT_OK, completed.stderr[-2000:]
+    assert completed.returncode == Outcome.OK, completed.stderr[-2000:]
     assert f"mode=random target={TARGET}" in completed.stderr
     reproduce = run_cli("raftfuzz", "container", env={"FUZZ_MODE": "reproduce", "FUZZ_FILE": str(FINDING),
                                                       "RAFTFUZZ_LOG": "none"}, timeout=300)
-    assert reproduce.returncode == EXIT_SAFETY, reproduce.stdout + reproduce.stderr
+    assert reproduce.returncode == Outcome.SAFETY, reproduce.stdout + reproduce.stderr
     assert "reproduced" in reproduce.stdout
 
 
@@ -285,13 +285,14 @@ import json, random
 from raftfuzz.harness import Harness
 from raftfuzz.schedule import encode, random_input
 from raftfuzz.seeds import pysyncobj_seed_schedules
+from raftfuzz.settings import Settings
 from raftfuzz.target import load_target
 seeds = pysyncobj_seed_schedules()
 inputs = [encode(seeds[name]) for name in ("pso-snapshot-then-crash", "pso-flapping-links", "pso-crash-after-sync-5",
                                            "pso-quiet-5-lossy")]
 generator = random.Random(5)
 inputs += [random_input(generator) for _ in range(4)]
-harness = Harness.from_settings(load_target("raftfuzz.targets.pysyncobj:Node"), max_steps=3000)
+harness = Harness.from_settings(load_target("raftfuzz.targets.pysyncobj:Node"), Settings.load(), max_steps=3000)
 hashes = []
 for data in inputs:
     _, result = harness.execute(data)
@@ -312,6 +313,7 @@ def test_pysyncobj_runs_have_the_same_trace_hash_across_processes_cores_and_hash
                                        capture_output=True, text=True, check=True, cwd=REPO, timeout=300)
             runs[(core_name, hash_seed)] = json.loads(completed.stdout)
     assert len({tuple(map(tuple, run["hashes"])) for run in runs.values()}) == 1, runs
+    assert {run["core"] for run in runs.values()} == set(cores)
     reference = runs[("python", "0")]["hashes"]
     assert len({entry[0] for entry in reference}) == len(reference)
 

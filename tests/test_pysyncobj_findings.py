@@ -24,10 +24,11 @@ def load(bug: int) -> tuple[dict, bytes]:
     return report, base64.b64decode(report["input"]["base64"])
 
 
-def run(node_class, data: bytes, max_steps: int):
+def run(node_class, data: bytes, max_steps: int, core_name: str | None = None):
     from raftfuzz.harness import Harness
 
-    harness = Harness.from_settings(node_class, target="test", max_steps=max_steps, artifacts="/nonexistent")
+    harness = Harness.from_settings(node_class, target="test", max_steps=max_steps, artifacts="/nonexistent",
+                                    core=core_name)
     return harness.execute(data)[1]
 
 
@@ -36,10 +37,9 @@ def run(node_class, data: bytes, max_steps: int):
 def test_the_crash_file_replays_bit_for_bit(bug, core_name, monkeypatch):
     from raftfuzz.targets.pysyncobj import Node
 
-    monkeypatch.setenv("RAFTFUZZ_CORE", core_name)
     report, data = load(bug)
     assert report["target"] == "raftfuzz.targets.pysyncobj:Node"
-    result = run(Node, data, report["max_steps"])
+    result = run(Node, data, report["max_steps"], core_name)
     assert result.violation is not None
     assert result.violation.property_name == report["violation"]["property"] == BUGS[bug]
     assert result.steps == report["violation"]["step"]

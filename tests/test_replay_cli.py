@@ -5,13 +5,13 @@ import base64
 import json
 
 from raftfuzz import __version__
+from raftfuzz.outcome import Outcome
 from raftfuzz.schedule import FORMAT_VERSION
-from raftfuzz.violations import EXIT_SAFETY, EXIT_USAGE
 from tests.conftest import run_cli
 
 
 def assert_one_line_error(completed, *needles):
-    assert completed.returncode == EXIT_USAGE, completed.stderr
+    assert completed.returncode == Outcome.USAGE, completed.stderr
     assert "Traceback" not in completed.stderr
     lines = completed.stderr.strip().splitlines()
     assert len(lines) == 1, lines
@@ -22,7 +22,7 @@ def assert_one_line_error(completed, *needles):
 def test_replay_from_the_json_alone_reproduces_step_and_trace(crash_report):
     path, result = crash_report
     completed = run_cli("raftfuzz", "replay", str(path), "--log-level", "none")
-    assert completed.returncode == EXIT_SAFETY, completed.stdout + completed.stderr
+    assert completed.returncode == Outcome.SAFETY, completed.stdout + completed.stderr
     assert "reproduced: same property, step and trace hash" in completed.stdout
     assert result.trace_hash in completed.stdout
 
@@ -32,7 +32,7 @@ def test_replay_of_the_raw_input_reaches_the_same_violation(crash_report):
     raw = path.with_suffix("")
     completed = run_cli("raftfuzz", "replay", str(raw), "--target", "raftfuzz.mutants:VoteWithoutLogCheck",
                         "--log-level", "none")
-    assert completed.returncode == EXIT_SAFETY
+    assert completed.returncode == Outcome.SAFETY
     assert f"at step {result.steps}" in completed.stdout
     assert result.trace_hash in completed.stdout
 
@@ -41,7 +41,7 @@ def test_replay_on_the_python_core_gives_the_same_trace(crash_report):
     path, result = crash_report
     completed = run_cli("raftfuzz", "replay", str(path), "--log-level", "none",
                         env={"RAFTFUZZ_CORE": "python"})
-    assert completed.returncode == EXIT_SAFETY
+    assert completed.returncode == Outcome.SAFETY
     assert "reproduced" in completed.stdout
 
 

@@ -47,7 +47,7 @@ def test_half_of_the_mutations_are_libfuzzers_and_some_undo_a_fault():
 def test_an_unknown_mutator_is_a_one_line_usage_error(tmp_path):
     completed = run_cli("raftfuzz.atheris_main", "--mutator=magic", str(tmp_path), "-runs=1")
     assert completed.returncode == 2
-    assert completed.stderr.strip() == "raftfuzz: error: --mutator must be one of schedule, bytes"
+    assert completed.stderr.strip() == "raftfuzz: error: --mutator='magic' is not a mutator; use schedule, bytes"
 
 
 def test_both_mutators_fuzz(tmp_path):

@@ -44,9 +44,10 @@ def gcs_environment(emulator, bucket, monkeypatch):
 
 @pytest.fixture
 def gcs_store(gcs_environment):
-    from raftfuzz.storage import configured_store
+    from raftfuzz.settings import Settings
+    from raftfuzz.stores import configured_store
 
-    return configured_store()
+    return configured_store(Settings.load())
 
 
 def spool_report(template: Path, spool: Path, data: bytes, signature: str | None = None) -> Path:

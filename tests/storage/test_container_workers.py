@@ -16,7 +16,8 @@ import pytest
 from raftfuzz.corpus_sync import corpus_prefix
 from raftfuzz.crash_upload import list_crashes
 from raftfuzz.random_mode import random_input
-from raftfuzz.storage import configured_store
+from raftfuzz.settings import Settings
+from raftfuzz.stores import configured_store
 from tests.conftest import REPO
 
 REFERENCE = "raftfuzz.raft:RaftNode"
@@ -74,7 +75,7 @@ def test_indexed_workers_share_one_bucket(emulator, bucket, tmp_path, monkeypatc
 
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
-    store = configured_store()
+    store = configured_store(Settings.load())
 
     # The corpus: every entry any reference worker holds is in the bucket.
     # (libFuzzer deletes an entry it replaces by a smaller one after having

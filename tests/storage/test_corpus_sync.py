@@ -4,6 +4,7 @@ prune shrinks the corpus without deleting what others add meanwhile."""
 import hashlib
 import shutil
 
+from raftfuzz.settings import Settings
 from raftfuzz import corpus_sync
 from raftfuzz.corpus_sync import CorpusSync, corpus_prefix, prune, target_folder
 from raftfuzz.schedule import FORMAT_VERSION
@@ -101,7 +102,7 @@ def test_prune_merges_to_a_minimal_set_and_keeps_entries_added_meanwhile(gcs_sto
         gcs_store.create(corpus_prefix(TARGET) + hashlib.sha1(added_meanwhile).hexdigest(), added_meanwhile)
 
     monkeypatch.setattr(corpus_sync, "_merge", merge_while_a_worker_pushes)
-    result = prune(gcs_store, TARGET, work_directory=tmp_path)
+    result = prune(gcs_store, Settings(target=TARGET), work_directory=tmp_path)
     after = remote(gcs_store)
     assert result.listed == len(before)
     assert 0 < result.kept < len(before)

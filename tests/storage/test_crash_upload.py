@@ -9,7 +9,9 @@ import pytest
 
 from raftfuzz import crash_upload
 from raftfuzz.crash_upload import CrashUploader, list_crashes
-from raftfuzz.storage import StorageUnavailable, configured_store, run_parallel
+from raftfuzz.settings import Settings
+from raftfuzz.storage import StorageUnavailable, run_parallel
+from raftfuzz.stores import configured_store
 from tests.conftest import run_cli
 from tests.storage.conftest import spool_report
 from tests.storage.emulator import Emulator
@@ -109,7 +111,7 @@ def test_emulator_stopped_while_reporting_then_the_next_sync_uploads_exactly_onc
         for name, value in environment.items():
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("RAFTFUZZ_STORAGE_RETRY_SECONDS", "2")
-        store = configured_store()
+        store = configured_store(Settings.load())
         spool = tmp_path / "artifacts"
         template, _ = crash_report
         path = spool_report(template, spool, b"the crash being reported", SIGNATURE)

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from raftfuzz.storage import EXIT_STORAGE
+from raftfuzz.outcome import Outcome
 from tests.conftest import REPO, run_cli
 from tests.storage.emulator import Emulator, free_port
 
@@ -14,7 +14,7 @@ KEY_MARKER = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcSECRETKEYMATERIAL"
 
 
 def assert_one_line_storage_error(completed, *needles):
-    assert completed.returncode == EXIT_STORAGE, (completed.returncode, completed.stderr[-2000:])
+    assert completed.returncode == Outcome.STORAGE, (completed.returncode, completed.stderr[-2000:])
     assert "Traceback" not in completed.stderr
     lines = completed.stderr.strip().splitlines()
     assert len(lines) == 1, lines

@@ -7,7 +7,9 @@ import threading
 
 import pytest
 
-from raftfuzz.storage import LocalStore, ObjectMissing, StorageError, configured_store, run_parallel
+from raftfuzz.settings import Settings
+from raftfuzz.storage import LocalStore, ObjectMissing, StorageError, run_parallel
+from raftfuzz.stores import configured_store
 
 
 @pytest.fixture(params=["gcs", "local"])
@@ -67,9 +69,9 @@ def test_racing_creates_have_exactly_one_winner(store):
 
 
 def test_prefix_keeps_stores_apart(gcs_environment, monkeypatch):
-    first = configured_store()
+    first = configured_store(Settings.load())
     monkeypatch.setenv("RAFTFUZZ_BUCKET_PREFIX", "other")
-    second = configured_store()
+    second = configured_store(Settings.load())
     first.create("corpus/t/a", b"a")
     assert second.list("") == {}
     assert first.describe().endswith("/team/raft") and second.describe().endswith("/other")

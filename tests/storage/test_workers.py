@@ -13,7 +13,7 @@ import time
 
 from raftfuzz.corpus_sync import corpus_prefix
 from raftfuzz.crash_upload import list_crashes
-from raftfuzz.violations import EXIT_SAFETY
+from raftfuzz.outcome import Outcome
 from tests.conftest import REPO, run_cli
 from tests.storage.emulator import Emulator
 
@@ -116,7 +116,7 @@ def test_four_workers_share_one_bucket(emulator, bucket, tmp_path):
     for summary in summaries:
         url = f"gs://{bucket}/campaign/crashes/{summary.signature}/{summary.reports[0]}"
         replay = run_cli("raftfuzz", "replay", url, "--log-level", "none", env=environment)
-        assert replay.returncode == EXIT_SAFETY, replay.stdout + replay.stderr
+        assert replay.returncode == Outcome.SAFETY, replay.stdout + replay.stderr
         assert "reproduced" in replay.stdout
 
     listing = run_cli("raftfuzz", "crashes", "list", env=environment)
@@ -195,7 +195,7 @@ def test_random_mode_uploads_its_crash_reports(emulator, bucket, tmp_path):
     environment = emulator.environment(bucket)
     completed = run_cli("raftfuzz", "random", "--target", MUTANT, "--runs", "500", "--seed", "0",
                         "--stop-on-violation", "--quiet", "--artifacts", str(tmp_path), env=environment)
-    assert completed.returncode == EXIT_SAFETY, completed.stderr[-2000:]
+    assert completed.returncode == Outcome.SAFETY, completed.stderr[-2000:]
     [path] = tmp_path.glob("crash-*.json")
     report = json.loads(path.read_text())
     [summary] = list_crashes(_store(environment))
@@ -205,15 +205,7 @@ def test_random_mode_uploads_its_crash_reports(emulator, bucket, tmp_path):
 
 
 def _store(environment):
-    from raftfuzz.storage import configured_store
+    from raftfuzz.settings import Settings
+    from raftfuzz.stores import configured_store
 
-    saved = {name: os.environ.get(name) for name in environment}
-    os.environ.update(environment)
-    try:
-        return configured_store()
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    return configured_store(Settings.load(environ={**os.environ, **environment}))
