@@ -42,17 +42,14 @@ def _cpu() -> float:
 
 
 def run(directory: Path, seconds: float, out: Path) -> None:
-    from raftfuzz.harness import Harness
-    from raftfuzz.report import load_report
+    from raftfuzz.replay import report_run
+    from raftfuzz.settings import Settings
     from raftfuzz.shrink import Shrinker, shrunk_report, write_shrunk
-    from raftfuzz.target import load_target
 
     rows = []
     shrunk_directory = out.parent / (out.stem + "-reports")
     for path in sorted(directory.rglob("crash-*.json")):
-        data, report = load_report(path)
-        spec = report["target"]
-        harness = Harness.from_settings(load_target(spec), target=spec, max_steps=report["max_steps"])
+        data, report, harness = report_run(path, Settings())
         wall, cpu = time.monotonic(), _cpu()
         shrinker = Shrinker(harness, data, report["max_steps"], expected_signature=report.get("signature"),
                             seconds=seconds)

@@ -27,6 +27,8 @@ from pathlib import Path
 
 from raftfuzz import linearizability
 from raftfuzz.harness import Harness, _failed_run
+from raftfuzz.outcome import Outcome
+from raftfuzz.settings import Settings
 from raftfuzz.contract import diagnose
 from raftfuzz import core as core_module
 from raftfuzz.report import signature
@@ -256,21 +258,16 @@ def _ms(time_us: int) -> str:
     return f"{time_us // 1000}.{time_us % 1000:03d}ms"
 
 
-def explain_report(path: Path, explicit_target: str | None = None) -> Explained:
-    from raftfuzz.report import load_report
-    from raftfuzz.target import load_target, report_target, target_spec
+def explain_report(path: Path, settings: Settings | None = None) -> Explained:
+    from raftfuzz.replay import report_run
 
-    data, report = load_report(path)
-    spec = target_spec(report_target(report["target"], explicit_target))
-    harness = Harness.from_settings(load_target(spec), target=spec, max_steps=report["max_steps"])
+    data, report, harness = report_run(path, settings or Settings())
     return Explained(report, data, harness)
 
 
-def run_explain(arguments) -> int:
+def run_explain(arguments, settings: Settings) -> int:
     """``raftfuzz explain REPORT.json [-o OUT] [--format html|shiviz]``."""
-    from raftfuzz.violations import EXIT_HARNESS_ERROR, EXIT_OK
-
-    explained = explain_report(Path(arguments.report), arguments.target)
+    explained = explain_report(Path(arguments.report), settings)
     if arguments.output is None:
         print("\n".join(explained.summary()))
     else:
@@ -279,5 +276,5 @@ def run_explain(arguments) -> int:
         out.write_text(text, encoding="utf-8")
         print(f"wrote {out} ({arguments.format}, {len(explained.record.messages)} messages, "
               f"{explained.result.steps} steps)", file=sys.stderr)
-    return EXIT_OK if explained.reproduced else EXIT_HARNESS_ERROR
+    return Outcome.OK if explained.reproduced else Outcome.HARNESS_ERROR
 

@@ -24,6 +24,7 @@ from raftfuzz.paths import writable_directory
 from raftfuzz.report import signature
 from raftfuzz.schedule import random_input
 from raftfuzz.settings import Settings
+from raftfuzz.shrink import save_shrunk_crash
 from raftfuzz.stores import configured_store
 from raftfuzz.target import load_target
 

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from raftfuzz.report import REQUIRED_FIELDS, ReportError, load_report, signature
-from raftfuzz.violations import EXIT_HARNESS_ERROR, EXIT_OK, EXIT_USAGE
+from raftfuzz.outcome import Outcome
+from raftfuzz.settings import Settings, SettingsError
 
 STILL_FAILING = "still failing"
 FIXED = "fixed"
@@ -64,14 +65,14 @@ def report_paths(directory: Path) -> list[Path]:
     return found
 
 
-def regress_one(path: Path, explicit_target: str | None = None) -> Verdict:
-    from raftfuzz.harness import Harness, SettingsError
-    from raftfuzz.target import TargetError, load_target, report_target, target_spec
+def regress_one(path: Path, target: str | None = None, settings: Settings | None = None) -> Verdict:
+    """One report replayed: against ``target`` if given (as --target would
+    give it), else against the report's own target."""
+    from raftfuzz.replay import report_run
+    from raftfuzz.target import TargetError
 
     try:
-        data, report = load_report(path)
-        spec = target_spec(report_target(report["target"], explicit_target))
-        harness = Harness.from_settings(load_target(spec), target=spec, max_steps=report["max_steps"])
+        data, report, harness = report_run(path, (settings or Settings()).override(target=target))
     except (ReportError, TargetError, SettingsError) as error:
         return Verdict(path, UNREADABLE, str(error))
     _, result = harness.execute(data)
@@ -95,11 +96,10 @@ def signature_from_fields(report: dict) -> str:
     return ".".join([str(violation.get("kind")), str(violation.get("property")), str(report["target"]).rpartition(":")[2]])
 
 
-def regress(paths: list[Path], explicit_target: str | None = None, *, out=sys.stdout,
-            root: Path | None = None) -> list[Verdict]:
+def regress(paths: list[Path], settings: Settings, *, out=sys.stdout, root: Path | None = None) -> list[Verdict]:
     verdicts = []
     for path in paths:
-        verdict = regress_one(path, explicit_target)
+        verdict = regress_one(path, settings=settings)
         verdicts.append(verdict)
         print(verdict.line(root or path.parent), file=out, flush=True)
     return verdicts
@@ -107,46 +107,46 @@ def regress(paths: list[Path], explicit_target: str | None = None, *, out=sys.st
 
 def exit_code(verdicts: list[Verdict], expect: str) -> int:
     if any(verdict.outcome == UNREADABLE for verdict in verdicts):
-        return EXIT_USAGE
+        return Outcome.USAGE
     wanted = FIXED if expect == "fixed" else STILL_FAILING
-    return EXIT_OK if all(verdict.outcome == wanted for verdict in verdicts) else EXIT_HARNESS_ERROR
+    return Outcome.OK if all(verdict.outcome == wanted for verdict in verdicts) else Outcome.HARNESS_ERROR
 
 
-def run_regress(arguments) -> int:
+def run_regress(arguments, settings: Settings) -> int:
     """``raftfuzz regress DIR|gs://BUCKET/PREFIX [--target T] [--expect fixed|failing]``."""
     source = arguments.source
     if source.startswith("gs://"):
         with tempfile.TemporaryDirectory(prefix="raftfuzz-regress-") as temporary:
-            return _regress_directory(download_reports(source, Path(temporary)), arguments, label=source)
+            return _regress_directory(download_reports(source, Path(temporary), settings), arguments, settings, label=source)
     directory = Path(source)
     if not directory.is_dir():
         print(f"raftfuzz regress: error: {source}: not a directory; pass a directory of crash-<sha1>.json "
               f"reports or gs://BUCKET/PREFIX", file=sys.stderr)
-        return EXIT_USAGE
-    return _regress_directory(directory, arguments, label=source)
+        return Outcome.USAGE
+    return _regress_directory(directory, arguments, settings, label=source)
 
 
-def _regress_directory(directory: Path, arguments, *, label: str) -> int:
+def _regress_directory(directory: Path, arguments, settings: Settings, *, label: str) -> int:
     paths = report_paths(directory)
     if not paths:
         print(f"raftfuzz regress: error: {label}: no crash reports in it (crash-<sha1>.json)", file=sys.stderr)
-        return EXIT_USAGE
-    verdicts = regress(paths, arguments.target, root=directory)
+        return Outcome.USAGE
+    verdicts = regress(paths, settings, root=directory)
     counts = {outcome: sum(1 for verdict in verdicts if verdict.outcome == outcome)
               for outcome in (STILL_FAILING, FIXED, DIFFERENT, UNREADABLE)}
     code = exit_code(verdicts, arguments.expect)
     print(f"regress: {len(verdicts)} reports: " + ", ".join(f"{count} {outcome}" for outcome, count in counts.items())
-          + f"; expected all {arguments.expect}: {'yes' if code == EXIT_OK else 'no'}", file=sys.stderr)
+          + f"; expected all {arguments.expect}: {'yes' if code == Outcome.OK else 'no'}", file=sys.stderr)
     return code
 
 
-def download_reports(url: str, directory: Path) -> Path:
+def download_reports(url: str, directory: Path, settings: Settings) -> Path:
     """The crash reports under gs://BUCKET/PREFIX, as files in ``directory``."""
     from raftfuzz.gcs_store import GcsStore
     from raftfuzz.storage import run_parallel
 
     bucket, _, prefix = url.removeprefix("gs://").partition("/")
-    store = GcsStore(bucket, prefix)
+    store = GcsStore(bucket, prefix, settings)
     names = [name for name in sorted(store.list("")) if name.rpartition("/")[2].startswith("crash-")
              and name.endswith(".json")]
 

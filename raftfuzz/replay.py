@@ -11,7 +11,7 @@ from pathlib import Path
 
 from raftfuzz.harness import Harness
 from raftfuzz.outcome import Outcome
-from raftfuzz.report import load_report, looks_like_report, read_crash_file
+from raftfuzz.report import current_format_input, load_report, looks_like_report, read_crash_file
 from raftfuzz.settings import Settings
 from raftfuzz.storage_cli import DownloadedReport
 from raftfuzz.target import load_target, report_target
@@ -25,19 +25,27 @@ def replay(settings: Settings, file: str) -> int:
     return replay_path(settings, Path(file))
 
 
+def report_run(path: Path, settings: Settings, content: bytes | None = None) -> tuple[bytes, dict, Harness]:
+    """A crash report's input (in the current input format), the report, and
+    the harness that replays it: the report's own target, if it may be
+    imported (raftfuzz.target.report_target), and its own step limit, unless
+    --target or --max-steps say otherwise (MAX_STEPS, which a container
+    always sets, does not)."""
+    data, report = load_report(path, content)
+    data = current_format_input(data, report)
+    target = report_target(report["target"], settings)
+    max_steps = settings.max_steps if settings.from_flag("max_steps") else report["max_steps"]
+    return data, report, Harness.from_settings(load_target(target), settings, target=target, max_steps=max_steps)
+
+
 def replay_path(settings: Settings, path: Path) -> int:
     expected = None
     content = read_crash_file(path)
     if looks_like_report(path, content):
-        data, expected = load_report(path, content)
-        target = report_target(expected["target"], settings)
-        # Only --max-steps overrides the report's own limit (MAX_STEPS, which
-        # a container always sets, does not).
-        max_steps = settings.max_steps if settings.from_flag("max_steps") else expected["max_steps"]
+        data, expected, harness = report_run(path, settings, content)
     else:
         data = content
-        target, max_steps = settings.target_spec, settings.max_steps
-    harness = Harness.from_settings(load_target(target), settings, target=target, max_steps=max_steps)
+        harness = Harness.from_settings(load_target(settings.target_spec), settings)
     log_level = None if settings.log_level == "none" else settings.log_level
     schedule, result = harness.execute(data, log_level=log_level)
     print(f"core={harness.core_name} target={harness.target} steps={result.steps} "

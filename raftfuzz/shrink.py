@@ -50,6 +50,8 @@ from pathlib import Path
 
 from raftfuzz import linearizability
 from raftfuzz.harness import Harness
+from raftfuzz.outcome import Outcome
+from raftfuzz.settings import Settings, SettingsError
 from raftfuzz.report import build_report, input_sha1, signature, write_crash
 from raftfuzz.schedule import (
     CLIENT_COUNTS,
@@ -84,7 +86,7 @@ class Candidate:
 
 
 @dataclass
-class Outcome:
+class Trial:
     candidate: Candidate
     data: bytes
     result: object  # raftfuzz.simulator.RunResult
@@ -93,8 +95,8 @@ class Outcome:
 
 @dataclass
 class ShrinkResult:
-    original: Outcome
-    best: Outcome
+    original: Trial
+    best: Trial
     runs: int
     seconds: float
     complete: bool  # a fixed point was reached within the budget
@@ -163,11 +165,11 @@ class Shrinker:
     def out_of_budget(self) -> bool:
         return self.runs >= self.max_runs or time.monotonic() - self.started >= self.seconds
 
-    def _run(self, candidate: Candidate, data: bytes) -> Outcome:
+    def _run(self, candidate: Candidate, data: bytes) -> Trial:
         self.runs += 1
         harness = replace(self.harness, max_steps=candidate.max_steps, on_crash=None, feedback=0)
         schedule, result = harness.execute(data)
-        return Outcome(candidate, data, result, simplicity(schedule, result, candidate.max_steps))
+        return Trial(candidate, data, result, simplicity(schedule, result, candidate.max_steps))
 
     def try_candidate(self, schedule: Schedule, max_steps: int | None = None) -> bool:
         """Runs the candidate if it could be simpler than the best and keeps
@@ -401,28 +403,23 @@ def write_shrunk(out: Path, data: bytes, report: dict) -> Path:
     return write_crash(out, data, report)
 
 
-def run_shrink(arguments) -> int:
+def run_shrink(arguments, settings: Settings) -> int:
     """``raftfuzz shrink REPORT.json [-o OUT] [--seconds N]``."""
-    from raftfuzz.harness import SettingsError
-    from raftfuzz.report import load_report
-    from raftfuzz.target import load_target, report_target, target_spec
-    from raftfuzz.violations import EXIT_HARNESS_ERROR, EXIT_OK
+    from raftfuzz.replay import report_run
 
     if not arguments.seconds > 0:
         raise SettingsError(f"--seconds {arguments.seconds} must be positive, e.g. --seconds 60")
     if arguments.max_runs < 1:
         raise SettingsError(f"--max-runs {arguments.max_runs} must be at least 1, e.g. --max-runs {DEFAULT_MAX_RUNS}")
     path = Path(arguments.report)
-    data, report = load_report(path)
-    spec = target_spec(report_target(report["target"], arguments.target))
-    harness = Harness.from_settings(load_target(spec), target=spec, max_steps=report["max_steps"])
+    data, report, harness = report_run(path, settings)
     try:
         shrinker = Shrinker(harness, data, report["max_steps"], expected_signature=report.get("signature"),
                             seconds=arguments.seconds, max_runs=arguments.max_runs,
                             progress=lambda line: print(line, file=sys.stderr, flush=True))
     except ShrinkError as error:
         print(f"raftfuzz shrink: {path}: {error}", file=sys.stderr)
-        return EXIT_HARNESS_ERROR
+        return Outcome.HARNESS_ERROR
     result = shrinker.shrink()
     out = Path(arguments.output) if arguments.output else path.parent
     written = write_shrunk(out, result.best.data, shrunk_report(harness, result, report))
@@ -433,35 +430,12 @@ def run_shrink(arguments) -> int:
           f"{result.runs} runs, {result.seconds:.1f}s"
           f"{'' if result.complete else ' (budget spent before a fixed point)'}; {shrinker.signature}; "
           f"report {written}")
-    return EXIT_OK
+    return Outcome.OK
 
 
 
 
 # ------------------------------------------------------------ fuzz mode hook
-
-SHRINK_SECONDS_ENV = "RAFTFUZZ_SHRINK_SECONDS"
-
-
-def shrink_seconds_setting(value: str | None = None) -> float:
-    """``--shrink-seconds`` / RAFTFUZZ_SHRINK_SECONDS: 0 (the default) means
-    a new crash is saved as found; SettingsError for anything but a number >= 0."""
-    import os
-
-    from raftfuzz.harness import SettingsError
-
-    value = os.environ.get(SHRINK_SECONDS_ENV, "") if value is None else value
-    if value in ("", None):
-        return 0.0
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds <= 3600:
-        raise SettingsError(f"--shrink-seconds ({SHRINK_SECONDS_ENV}) {value!r} is not a number of seconds in 0..3600; "
-                            f"set e.g. --shrink-seconds 10, or 0 to save crashes unshrunk")
-    return seconds
-
 
 def save_shrunk_crash(harness: Harness, data: bytes, schedule, result, seconds: float) -> Path | None:
     """Fuzz mode with --shrink-seconds: saves a new crash shrunk, and the

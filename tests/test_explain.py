@@ -20,7 +20,7 @@ from raftfuzz.raft import RaftNode
 from raftfuzz.run_record import RecordingSimulation
 from raftfuzz.schedule import decode, random_input
 from raftfuzz.simulator import Simulation
-from raftfuzz.violations import EXIT_OK
+from raftfuzz.outcome import Outcome
 from tests.conftest import REPO, run_cli
 
 FIGURE8 = REPO / "docs" / "explain" / "figure8.crash.json"
@@ -44,7 +44,7 @@ def test_recording_does_not_change_the_run(seed):
 
 def test_the_summary_says_what_happened():
     completed = run_cli("raftfuzz", "explain", str(FIGURE8))
-    assert completed.returncode == EXIT_OK, completed.stderr
+    assert completed.returncode == Outcome.OK, completed.stderr
     lines = completed.stdout.strip().splitlines()
     assert lines[0].startswith("safety violation LeaderCompleteness at step ")
     assert any(line.startswith("faults (2): ") and "partition" in line for line in lines)
@@ -55,7 +55,7 @@ def test_the_summary_says_what_happened():
 
 def test_the_summary_of_a_stale_read_shows_the_sub_history():
     completed = run_cli("raftfuzz", "explain", str(STALE_READ))
-    assert completed.returncode == EXIT_OK
+    assert completed.returncode == Outcome.OK
     assert "Linearizability" in completed.stdout
     assert re.search(r"^  c\d+ #\d+ get k\d -> ", completed.stdout, re.MULTILINE)
 
@@ -63,7 +63,7 @@ def test_the_summary_of_a_stale_read_shows_the_sub_history():
 def test_shiviz_log_has_the_format_and_consistent_vector_clocks(tmp_path):
     out = tmp_path / "run.log"
     completed = run_cli("raftfuzz", "explain", str(FIGURE8), "--format", "shiviz", "-o", str(out))
-    assert completed.returncode == EXIT_OK, completed.stderr
+    assert completed.returncode == Outcome.OK, completed.stderr
     lines = out.read_text().splitlines()
     assert lines[0] == r"(?<event>.*)\n(?<host>\S*) (?<clock>{.*})"
     assert lines[1] == ""
@@ -92,7 +92,7 @@ def test_shiviz_log_has_the_format_and_consistent_vector_clocks(tmp_path):
 def test_the_page_is_one_self_contained_file(tmp_path):
     out = tmp_path / "run.html"
     completed = run_cli("raftfuzz", "explain", str(FIGURE8), "-o", str(out))
-    assert completed.returncode == EXIT_OK, completed.stderr
+    assert completed.returncode == Outcome.OK, completed.stderr
     page = out.read_text()
     # No fetch of anything: no external script, style, image or font.
     assert not re.search(r"<script[^>]+src=", page)
@@ -138,7 +138,7 @@ def _open(browser, html_path):
 def test_the_page_draws_in_headless_chromium(browser, report, tmp_path):
     out = tmp_path / "run.html"
     completed = run_cli("raftfuzz", "explain", str(report), "-o", str(out))
-    assert completed.returncode == EXIT_OK, completed.stderr
+    assert completed.returncode == Outcome.OK, completed.stderr
     recorded = json.loads(report.read_text())
     page, problems, requests = _open(browser, out)
     node_count = recorded["schedule"]["node_count"]
@@ -157,7 +157,7 @@ def test_the_page_draws_in_headless_chromium(browser, report, tmp_path):
 
 def test_the_controls_filter_collapse_and_zoom(browser, tmp_path):
     out = tmp_path / "run.html"
-    assert run_cli("raftfuzz", "explain", str(FIGURE8), "-o", str(out)).returncode == EXIT_OK
+    assert run_cli("raftfuzz", "explain", str(FIGURE8), "-o", str(out)).returncode == Outcome.OK
     page, problems, _ = _open(browser, out)
     heartbeats = page.locator("line.msg.hb").count()
     assert heartbeats > 0
@@ -175,7 +175,7 @@ def test_the_controls_filter_collapse_and_zoom(browser, tmp_path):
 
 def test_a_linearizability_page_highlights_the_sub_history(browser, tmp_path):
     out = tmp_path / "run.html"
-    assert run_cli("raftfuzz", "explain", str(STALE_READ), "-o", str(out)).returncode == EXIT_OK
+    assert run_cli("raftfuzz", "explain", str(STALE_READ), "-o", str(out)).returncode == Outcome.OK
     page, problems, _ = _open(browser, out)
     recorded = json.loads(STALE_READ.read_text())
     lines = recorded["violation"]["facts"]["history"]
@@ -204,7 +204,7 @@ def long_run_report(tmp_path_factory):
 
 def test_a_5000_step_run_draws_and_collapses(browser, long_run_report, tmp_path):
     out = tmp_path / "run.html"
-    assert run_cli("raftfuzz", "explain", str(long_run_report), "-o", str(out)).returncode == EXIT_OK
+    assert run_cli("raftfuzz", "explain", str(long_run_report), "-o", str(out)).returncode == Outcome.OK
     page, problems, requests = _open(browser, out)
     recorded = json.loads(long_run_report.read_text())
     assert recorded["run"]["steps"] == 5000

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from raftfuzz.regress import DIFFERENT, FIXED, STILL_FAILING, UNREADABLE, regress_one, report_paths
-from raftfuzz.violations import EXIT_HARNESS_ERROR, EXIT_OK, EXIT_USAGE
+from raftfuzz.outcome import Outcome
 from tests.conftest import REPO, run_cli
 
 FINDINGS = REPO / "docs" / "findings"
@@ -23,7 +23,7 @@ def _lines(completed) -> list[str]:
 
 def test_the_pysyncobj_findings_still_fail_against_the_buggy_target():
     completed = run_cli("raftfuzz", "regress", str(FINDINGS), "--expect", "failing")
-    assert completed.returncode == EXIT_OK, completed.stdout + completed.stderr
+    assert completed.returncode == Outcome.OK, completed.stdout + completed.stderr
     lines = _lines(completed)
     assert len(lines) == 3
     assert all(line.startswith(STILL_FAILING) and "exact replay" in line for line in lines)
@@ -32,14 +32,14 @@ def test_the_pysyncobj_findings_still_fail_against_the_buggy_target():
 
 def test_the_pysyncobj_findings_are_fixed_by_the_triage_patches():
     completed = run_cli("raftfuzz", "regress", str(FINDINGS), "--target", FIXED_TARGET)
-    assert completed.returncode == EXIT_OK, completed.stdout + completed.stderr
+    assert completed.returncode == Outcome.OK, completed.stdout + completed.stderr
     lines = _lines(completed)
     assert len(lines) == 3 and all(line.startswith(FIXED) for line in lines)
 
 
 def test_a_finding_that_still_fails_fails_the_regression_job():
     completed = run_cli("raftfuzz", "regress", str(FINDINGS))  # --expect fixed
-    assert completed.returncode == EXIT_HARNESS_ERROR
+    assert completed.returncode == Outcome.HARNESS_ERROR
     assert "expected all fixed: no" in completed.stderr
 
 
@@ -68,15 +68,15 @@ def test_a_different_finding_and_an_unreadable_report_are_told_apart(tmp_path):
     lines = _lines(completed)
     assert [line.split()[0] for line in lines] == [DIFFERENT, UNREADABLE, "still"]
     assert "not valid JSON" in lines[1]
-    assert completed.returncode == EXIT_USAGE
+    assert completed.returncode == Outcome.USAGE
     assert "Traceback" not in completed.stderr
 
 
 def test_usage_errors_are_one_line(tmp_path):
     missing = run_cli("raftfuzz", "regress", str(tmp_path / "nope"))
-    assert missing.returncode == EXIT_USAGE and len(missing.stderr.strip().splitlines()) == 1
+    assert missing.returncode == Outcome.USAGE and len(missing.stderr.strip().splitlines()) == 1
     empty = run_cli("raftfuzz", "regress", str(tmp_path))
-    assert empty.returncode == EXIT_USAGE and "no crash reports" in empty.stderr
+    assert empty.returncode == Outcome.USAGE and "no crash reports" in empty.stderr
 
 
 SHRUNK_CATALOGUE = REPO / "benchmarks" / "results" / "shrink-reports"
@@ -87,8 +87,8 @@ def test_the_shrunk_catalogue_findings_fail_on_their_mutants_and_not_on_the_refe
     fails, on its exact path, against its planted bug; none against the
     reference node."""
     failing = run_cli("raftfuzz", "regress", str(SHRUNK_CATALOGUE), "--expect", "failing")
-    assert failing.returncode == EXIT_OK, failing.stdout + failing.stderr
+    assert failing.returncode == Outcome.OK, failing.stdout + failing.stderr
     lines = _lines(failing)
     assert len(lines) == 17 and all("exact replay" in line for line in lines)
     fixed = run_cli("raftfuzz", "regress", str(SHRUNK_CATALOGUE), "--target", "raftfuzz.raft:RaftNode")
-    assert fixed.returncode == EXIT_OK, fixed.stdout + fixed.stderr
+    assert fixed.returncode == Outcome.OK, fixed.stdout + fixed.stderr

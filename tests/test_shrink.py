@@ -15,7 +15,7 @@ from raftfuzz.mutants import VoteWithoutLogCheck
 from raftfuzz.report import load_report
 from raftfuzz.schedule import FaultEvent, Schedule, Verb, decode, encode
 from raftfuzz.shrink import Shrinker, ShrinkError, _with_node_count, simplicity
-from raftfuzz.violations import EXIT_HARNESS_ERROR, EXIT_OK, EXIT_SAFETY, EXIT_USAGE
+from raftfuzz.outcome import Outcome
 from tests.conftest import REPO, run_cli
 
 CANARY = REPO / "tests" / "data" / "canary-leader-completeness.json"
@@ -31,7 +31,7 @@ def shrunk(crash_report, tmp_path_factory):
     path, _ = crash_report
     out = tmp_path_factory.mktemp("shrunk") / "shrunk.json"
     completed = run_cli("raftfuzz", "shrink", str(path), "-o", str(out), "--seconds", "50")
-    assert completed.returncode == EXIT_OK, completed.stdout + completed.stderr
+    assert completed.returncode == Outcome.OK, completed.stdout + completed.stderr
     return path, out, completed
 
 
@@ -51,14 +51,14 @@ def test_the_shrunk_report_and_its_raw_input_replay_on_both_cores(shrunk):
     _, out, _ = shrunk
     for core in ("c", "python"):
         completed = run_cli("raftfuzz", "replay", str(out), "--log-level", "none", "--core", core)
-        assert completed.returncode == EXIT_SAFETY, completed.stdout + completed.stderr
+        assert completed.returncode == Outcome.SAFETY, completed.stdout + completed.stderr
         assert "reproduced: same property, step and trace hash" in completed.stdout
     report = json.loads(out.read_text())
     raw = out.with_name("shrunk")
     assert decode(raw.read_bytes()).describe() == report["schedule"]
     assert encode(decode(raw.read_bytes())) == raw.read_bytes()  # canonical bytes
     completed = run_cli("raftfuzz", "replay", str(raw), "--target", TARGET, "--log-level", "none")
-    assert completed.returncode == EXIT_SAFETY
+    assert completed.returncode == Outcome.SAFETY
     assert report["run"]["trace_hash"] in completed.stdout
 
 
@@ -93,7 +93,7 @@ def test_the_run_budget_bounds_a_shrink_and_what_it_returns_still_fails():
 def test_an_input_that_no_longer_fails_is_refused_with_one_line(tmp_path):
     completed = run_cli("raftfuzz", "shrink", str(CANARY), "--target", "raftfuzz.raft:RaftNode",
                         "-o", str(tmp_path))
-    assert completed.returncode == EXIT_HARNESS_ERROR
+    assert completed.returncode == Outcome.HARNESS_ERROR
     assert "Traceback" not in completed.stderr
     assert len(completed.stderr.strip().splitlines()) == 1
     assert "nothing to shrink" in completed.stderr
@@ -106,10 +106,10 @@ def test_an_input_that_no_longer_fails_is_refused_with_one_line(tmp_path):
 
 def test_bad_arguments_are_one_line_and_exit_2(tmp_path):
     missing = run_cli("raftfuzz", "shrink", str(tmp_path / "nope.json"))
-    assert missing.returncode == EXIT_USAGE and "no such file" in missing.stderr
+    assert missing.returncode == Outcome.USAGE and "no such file" in missing.stderr
     assert "Traceback" not in missing.stderr
     seconds = run_cli("raftfuzz", "shrink", str(CANARY), "--seconds", "0")
-    assert seconds.returncode == EXIT_USAGE and "--seconds" in seconds.stderr
+    assert seconds.returncode == Outcome.USAGE and "--seconds" in seconds.stderr
 
 
 def test_a_smaller_cluster_keeps_roles_as_roles_and_stays_encodable():
@@ -156,19 +156,19 @@ def test_fuzz_mode_shrinks_a_new_crash_and_keeps_the_original(tmp_path):
         assert shrunk[0]["signature"] == originals[0]["signature"]
     for path in artifacts.glob("crash-*.json"):
         replay = run_cli("raftfuzz", "replay", str(path), "--log-level", "none")
-        assert replay.returncode == EXIT_SAFETY and "reproduced" in replay.stdout
+        assert replay.returncode == Outcome.SAFETY and "reproduced" in replay.stdout
 
 
 def test_a_bad_shrink_seconds_setting_is_one_line(tmp_path):
     completed = run_cli("raftfuzz.atheris_main", "--shrink-seconds=soon", str(tmp_path), "-runs=1")
-    assert completed.returncode == EXIT_USAGE
-    assert "RAFTFUZZ_SHRINK_SECONDS" in completed.stderr and "Traceback" not in completed.stderr
+    assert completed.returncode == Outcome.USAGE
+    assert "--shrink-seconds" in completed.stderr and "Traceback" not in completed.stderr
 
 
 def test_random_mode_shrinks_its_crashes_when_asked(tmp_path):
     completed = run_cli("raftfuzz", "random", "--target", TARGET, "--runs", "200", "--stop-on-violation",
                         "--quiet", "--shrink-seconds", "5", "--artifacts", str(tmp_path))
-    assert completed.returncode == EXIT_SAFETY, completed.stderr
+    assert completed.returncode == Outcome.SAFETY, completed.stderr
     reports = [json.loads(path.read_text()) for path in tmp_path.glob("crash-*.json")]
     assert 1 <= len(reports) <= 2
     assert len({report["signature"] for report in reports}) == 1
@@ -180,7 +180,7 @@ def test_the_same_report_shrinks_to_the_same_bytes_under_any_hash_seed_and_core(
         out = tmp_path / f"shrunk-{hash_seed}.json"
         completed = run_cli("raftfuzz", "shrink", str(CANARY), "-o", str(out), "--seconds", "120",
                             "--core", core, env={"PYTHONHASHSEED": hash_seed})
-        assert completed.returncode == EXIT_OK, completed.stderr
+        assert completed.returncode == Outcome.OK, completed.stderr
         report = json.loads(out.read_text())
         assert report["shrunk_from"]["fixed_point"] is True
         outputs.append((report["input"]["sha1"], report["run"]["trace_hash"], report["max_steps"]))
