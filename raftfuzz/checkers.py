@@ -15,6 +15,7 @@ turns into a violation.
 
 from bisect import bisect_left
 
+from raftfuzz.checking import Handoff
 from raftfuzz.messages import RequestVoteResponse
 from raftfuzz.node_interface import Ready, Role
 from raftfuzz.violations import SafetyViolation
@@ -30,6 +31,10 @@ COMMIT_WITHIN_LOG = "CommitIndexWithinLog"
 
 
 class SafetyChecker:
+    """A raftfuzz.checking.Checker: the same checks in every phase."""
+
+    name = "safety"
+
     def __init__(self) -> None:
         # ElectionSafety: the one leader seen for each term.
         self.leader_of_term: dict[int, int] = {}
@@ -50,6 +55,20 @@ class SafetyChecker:
         self.applied: dict[int, tuple[int, object, int]] = {}
         # CommitIndexMonotonic: commit index per live node incarnation.
         self.commit_seen: dict[int, int] = {}
+
+    # ------------------------------------------------------------- checker
+
+    @classmethod
+    def for_run(cls, run) -> "SafetyChecker":
+        return cls()
+
+    def handlers(self, phase) -> dict:
+        return {Handoff.NODE_STATE: self.check_node, Handoff.READY: self.check_ready,
+                Handoff.NODE_STOPPED: self.node_stopped}
+
+    def finish(self, run) -> None:
+        """Every property is checked as it happens: nothing is left to judge."""
+        return None
 
     # ------------------------------------------------------------ lifecycle
 
