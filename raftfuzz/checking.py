@@ -22,7 +22,7 @@ for progress, they never change what happens: no RNG draws, no events.
 
 Adding a checker is a module with a class that has ``for_run``,
 ``handlers`` and ``finish``, one line in ``raftfuzz.simulator.CHECKERS``,
-and its test (docs/core.md "Checkers and run phases").
+and its test (docs/checkers.md).
 """
 
 from collections.abc import Callable, Mapping
