@@ -355,32 +355,26 @@ class Simulation:
         if kind == core_module.KIND_DELIVER:
             message = self.messages[c]
             if b < self.node_count:
-                node_id = b
+                node_id, source = b, a
                 if self.log_level >= 1:
                     self._log(1, f"deliver {self._describe_message(message)}")
-                node = self.nodes[b]
                 try:
-                    node.step(message)
+                    self.nodes[b].step(message)
                 except Exception as error:
                     raise node_panic(b, error) from error
-                if self._on_node_event is not None:
-                    self._on_node_event(node, a)
             else:
                 self._send_sessions(self.session_owner[b - self.node_count].receive(message, time_us))
                 if self.log_level >= 1:
                     self._log(1, f"client c{b} <- {self._describe_message(message)}")
         elif kind == core_module.KIND_TICK:
             if a < self.node_count:
-                node_id = a
+                node_id, source = a, -1
                 if self.log_level >= 2:
                     self._log(2, f"tick n{a}")
-                node = self.nodes[a]
                 try:
-                    node.tick()
+                    self.nodes[a].tick()
                 except Exception as error:
                     raise node_panic(a, error) from error
-                if self._on_node_event is not None:
-                    self._on_node_event(node, -1)
             else:
                 self._send_sessions(self.session_owner[a - self.node_count].tick(time_us, self.history))
         elif kind == KIND_FAULT:
@@ -402,6 +396,8 @@ class Simulation:
 
         if node_id >= 0:
             node = self.nodes[node_id]
+            if self._on_node_event is not None:
+                self._on_node_event(node, source)  # the sender, or -1 for a tick
             self._drain(node_id, node)
             if self.log_level >= 0 and roles_before[node_id] != (node.role, node.term):
                 self._log(0, f"n{node_id} is {node.role.name.lower()} of term {node.term}")

@@ -19,10 +19,6 @@ import sys
 from pathlib import Path
 
 import raftfuzz
-from raftfuzz.core_python import PythonCore
-from raftfuzz.node_interface import NODE_ATTRIBUTES, NODE_METHODS, PersistentState
-from raftfuzz.schedule import LATENCY_FLOOR_US, Schedule
-from raftfuzz.simulator import node_config
 
 DEFAULT_TARGET = "raftfuzz.raft:RaftNode"
 TARGET_ENV = "RAFTFUZZ_TARGET"
@@ -102,23 +98,23 @@ def _without_working_directory():
 def load_target(spec: str):
     module_name, class_name = split_target(spec)
     guard = _without_working_directory() if is_shipped(spec) else contextlib.nullcontext()
-    try:
-        with guard:
+    with guard:  # the contract check too: it builds a node, which may import more
+        try:
             module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise TargetError(
-            f"cannot import target module {module_name!r} ({error}); check the name and that it is on PYTHONPATH"
-        ) from None
-    except SyntaxError as error:
-        raise TargetError(f"target module {module_name!r} does not compile ({error.msg}, "
-                          f"{Path(error.filename or '?').name} line {error.lineno}); fix the code") from None
-    except (Exception, SystemExit) as error:  # the module's own top-level code raised
-        raise TargetError(f"importing target module {module_name!r} raised {type(error).__name__}: "
-                          f"{error}; fix the module") from None
-    node_class = getattr(module, class_name, None)
-    if not isinstance(node_class, type):
-        raise TargetError(f"module {module_name!r} has no class {class_name!r}")
-    missing = missing_members(node_class)
+        except ImportError as error:
+            raise TargetError(
+                f"cannot import target module {module_name!r} ({error}); check the name and that it is on PYTHONPATH"
+            ) from None
+        except SyntaxError as error:
+            raise TargetError(f"target module {module_name!r} does not compile ({error.msg}, "
+                              f"{Path(error.filename or '?').name} line {error.lineno}); fix the code") from None
+        except (Exception, SystemExit) as error:  # the module's own top-level code raised
+            raise TargetError(f"importing target module {module_name!r} raised {type(error).__name__}: "
+                              f"{error}; fix the module") from None
+        node_class = getattr(module, class_name, None)
+        if not isinstance(node_class, type):
+            raise TargetError(f"module {module_name!r} has no class {class_name!r}")
+        missing = missing_members(node_class)
     if missing:
         raise TargetError(f"target {spec} lacks the node interface: {', '.join(missing)} "
                           f"(docs/targets.md lists what a node must have)")
@@ -129,6 +125,11 @@ def missing_members(node_class: type) -> list[str]:
     """The members of raftfuzz.node_interface.Node that ``node_class`` lacks:
     methods on the class; attributes, which are usually set in __init__, on
     one node built the way a run builds its first (``_probe``)."""
+    # Imported here, not at the top: importing this module must import
+    # nothing from the standard library that the working directory could
+    # shadow before load_target takes it off sys.path.
+    from raftfuzz.node_interface import NODE_ATTRIBUTES, NODE_METHODS
+
     missing = [name for name in NODE_METHODS if not callable(getattr(node_class, name, None))]
     node = _probe(node_class)
     if node is not None:
@@ -143,6 +144,11 @@ def _probe(node_class: type):
     SystemExit). Nodes of one process must not share state anyway (the
     fuzzer runs thousands of clusters in one), so one more node changes
     nothing a run sees."""
+    from raftfuzz.core_python import PythonCore  # see missing_members
+    from raftfuzz.node_interface import PersistentState
+    from raftfuzz.schedule import LATENCY_FLOOR_US, Schedule
+    from raftfuzz.simulator import node_config
+
     schedule = Schedule()
     members = (0, 1, 2)
     try:
