@@ -1,8 +1,9 @@
 """What a checker is: the protocol every checker implements, the points at
 which the simulator hands it something, and the phases of a run.
 
-A run goes through its phases in this order, and only the simulator moves
-it (raftfuzz.simulator, ``Simulation._enter``):
+A run goes through these phases, and only the simulator changes its phase
+(raftfuzz.simulator, ``Simulation._enter``; a checker asks through
+``Run.wait_for_progress`` and ``Run.progress_seen``):
 
 - ``FAULTS_ACTIVE``: the schedule's faults apply.
 - ``HEALED``: every fault healed (links up and reliable, crashed nodes
@@ -88,6 +89,8 @@ class Checker(Protocol):
     observer). ``raftfuzz.simulator.CHECKERS`` lists the factories; their
     order is the order in which checkers are handed the same thing, which
     decides which violation a run reports when two fire at once."""
+
+    name: str  # the key of its verdict in RunResult.verdicts
 
     @classmethod
     def for_run(cls, run: Run) -> "Checker | None":
