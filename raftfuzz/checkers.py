@@ -15,7 +15,7 @@ turns into a violation.
 
 from bisect import bisect_left
 
-from raftfuzz.checking import Handoff
+from raftfuzz.checking import Handoff, Run
 from raftfuzz.messages import RequestVoteResponse
 from raftfuzz.node_interface import Ready, Role
 from raftfuzz.violations import SafetyViolation
@@ -63,14 +63,14 @@ class SafetyChecker:
     # ------------------------------------------------------------- checker
 
     @classmethod
-    def for_run(cls, run) -> "SafetyChecker":
+    def for_run(cls, run: Run) -> "SafetyChecker":
         return cls()
 
     def handlers(self, phase) -> dict:
         return {Handoff.NODE_STATE: self.check_node, Handoff.READY: self.check_ready,
                 Handoff.NODE_STOPPED: self.node_stopped}
 
-    def finish(self, run) -> None:
+    def finish(self, run: Run) -> None:
         """Every property is checked as it happens: nothing is left to judge."""
         return None
 

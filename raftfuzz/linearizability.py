@@ -54,7 +54,7 @@ the whole history when the run finishes without another violation::
 
 from dataclasses import dataclass
 
-from raftfuzz.checking import Phase
+from raftfuzz.checking import Phase, Run
 from raftfuzz.violations import SafetyViolation
 
 PROPERTY_NAME = "Linearizability"
@@ -211,13 +211,13 @@ class LinearizabilityChecker:
     name = "linearizability"
 
     @classmethod
-    def for_run(cls, run) -> "LinearizabilityChecker":
+    def for_run(cls, run: Run) -> "LinearizabilityChecker":
         return cls()
 
     def handlers(self, phase: Phase) -> dict:
         return {}  # the history is judged whole, once
 
-    def finish(self, run) -> str:
+    def finish(self, run: Run) -> str:
         result = check_history(run.history)
         if result.status == VIOLATION:
             raise result.to_violation()

@@ -16,7 +16,7 @@
   that rule are not judged.
 """
 
-from raftfuzz.checking import Handoff, Phase
+from raftfuzz.checking import Handoff, Phase, Run
 from raftfuzz.client import RETRY_TIMEOUT_TICKS
 from raftfuzz.node_interface import Role
 from raftfuzz.schedule import TICK_US, Schedule
@@ -90,7 +90,7 @@ class LivenessChecker:
     # ------------------------------------------------------------- checker
 
     @classmethod
-    def for_run(cls, run) -> "LivenessChecker":
+    def for_run(cls, run: Run) -> "LivenessChecker":
         return cls(run.schedule)
 
     def handlers(self, phase: Phase) -> dict:
@@ -101,7 +101,7 @@ class LivenessChecker:
             handlers[Handoff.STEP] = self.on_step
         return handlers
 
-    def finish(self, run) -> None:
+    def finish(self, run: Run) -> None:
         # A run cut short by its step limit never reached the deadline.
         if run.phase is Phase.WAITING_FOR_PROGRESS and run.ended_by != "max_steps":
             raise self.no_progress(run.nodes)
@@ -147,12 +147,12 @@ class LivenessChecker:
 
     # --------------------------------------------------- ProgressAfterHeal
 
-    def on_phase(self, run, phase: Phase) -> None:
+    def on_phase(self, run: Run, phase: Phase) -> None:
         if phase is Phase.HEALED and self.pending_at_heal is None:
             self.pending_at_heal = [op for op in run.history if op.completed_us is None]
             run.wait_for_progress(run.now + self.deadline_ticks * TICK_US)
 
-    def on_step(self, run) -> None:
+    def on_step(self, run: Run) -> None:
         if self.progress_made(run.nodes):
             run.progress_seen("progress after the heal: one leader, pending operations done")
 

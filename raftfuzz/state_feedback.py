@@ -8,7 +8,7 @@ the barrier changes. It never reports a violation, draws from the RNG or
 changes an event: trace hashes are the same with the feedback on or off.
 """
 
-from raftfuzz.checking import Handoff, Phase
+from raftfuzz.checking import Handoff, Phase, Run
 from raftfuzz.core_constants import FEEDBACK_FAULT_CAPACITY
 
 
@@ -22,7 +22,7 @@ class StateFeedback:
         self.observe_records = core.feedback_observe
 
     @classmethod
-    def for_run(cls, run) -> "StateFeedback | None":
+    def for_run(cls, run: Run) -> "StateFeedback | None":
         if not run.feedback:
             return None
         # Built after the initial node and link states: the abstraction starts from them.
@@ -33,5 +33,5 @@ class StateFeedback:
     def handlers(self, phase: Phase) -> dict:
         return {Handoff.RECORDS: self.observe_records}
 
-    def finish(self, run) -> None:
+    def finish(self, run: Run) -> None:
         return None
