@@ -101,9 +101,10 @@ def fuzz_child(time_checkers: bool) -> None:
     """Runs raftfuzz.atheris_main with sys.argv, recording per execution the
     simulated time, the wall time and, if asked, the time spent in checkers,
     into the file named by BENCH_FUZZ_PROBE."""
-    from raftfuzz import atheris_main, simulator
+    from raftfuzz import atheris_main
     from raftfuzz.checkers import SafetyChecker
     from raftfuzz.harness import Harness
+    from raftfuzz.linearizability import LinearizabilityChecker
     from raftfuzz.liveness import LivenessChecker
 
     totals = {"executions": 0, "simulated_us": 0, "execute_ns": 0, "first_started_ns": None,
@@ -112,13 +113,13 @@ def fuzz_child(time_checkers: bool) -> None:
         totals[group] = totals[group + "_calls"] = 0
     if time_checkers:
         totals["wrapper_cost_ns"] = _wrapper_cost_ns()
-        # Every entry point the simulator calls; none of them calls another.
+        # Every handler the checkers hand the simulator (raftfuzz.checking),
+        # and their finish; none of them calls another.
         for name in ("check_node", "check_ready", "node_stopped"):
             setattr(SafetyChecker, name, _timed(getattr(SafetyChecker, name), totals, "safety"))
-        for name in ("on_delivery", "on_tick", "progress_made", "node_restarted", "start_progress_check",
-                     "no_progress"):
+        for name in ("on_node_event", "node_restarted", "on_phase", "on_step", "finish"):
             setattr(LivenessChecker, name, _timed(getattr(LivenessChecker, name), totals, "liveness"))
-        simulator.check_history = _timed(simulator.check_history, totals, "linearizability")
+        LinearizabilityChecker.finish = _timed(LinearizabilityChecker.finish, totals, "linearizability")
 
     probe = Path(os.environ["BENCH_FUZZ_PROBE"])
     execute = Harness.execute

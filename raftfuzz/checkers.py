@@ -15,6 +15,7 @@ turns into a violation.
 
 from bisect import bisect_left
 
+from raftfuzz.checking import Handoff, Run
 from raftfuzz.messages import RequestVoteResponse
 from raftfuzz.node_interface import Ready, Role
 from raftfuzz.violations import SafetyViolation
@@ -28,8 +29,16 @@ STATE_MACHINE_SAFETY = "StateMachineSafety"
 COMMIT_MONOTONIC = "CommitIndexMonotonic"
 COMMIT_WITHIN_LOG = "CommitIndexWithinLog"
 
+# Read at every check: a module constant is several times faster to look up
+# than the enum member.
+_LEADER = Role.LEADER
+
 
 class SafetyChecker:
+    """A raftfuzz.checking.Checker: the same checks in every phase."""
+
+    name = "safety"
+
     def __init__(self) -> None:
         # ElectionSafety: the one leader seen for each term.
         self.leader_of_term: dict[int, int] = {}
@@ -50,6 +59,20 @@ class SafetyChecker:
         self.applied: dict[int, tuple[int, object, int]] = {}
         # CommitIndexMonotonic: commit index per live node incarnation.
         self.commit_seen: dict[int, int] = {}
+
+    # ------------------------------------------------------------- checker
+
+    @classmethod
+    def for_run(cls, run: Run) -> "SafetyChecker":
+        return cls()
+
+    def handlers(self, phase) -> dict:
+        return {Handoff.NODE_STATE: self.check_node, Handoff.READY: self.check_ready,
+                Handoff.NODE_STOPPED: self.node_stopped}
+
+    def finish(self, run: Run) -> None:
+        """Every property is checked as it happens: nothing is left to judge."""
+        return None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -74,30 +97,32 @@ class SafetyChecker:
 
     def check_node(self, node) -> None:
         """Checks a node's visible state after it handled an event."""
+        # Called before every ready() of every node: each attribute is read once.
         commit_index = node.commit_index
-        previous_commit = self.commit_seen.get(node.id, 0)
+        node_id = node.id
+        previous_commit = self.commit_seen.get(node_id, 0)
         if commit_index < previous_commit:
             raise SafetyViolation(
                 COMMIT_MONOTONIC,
-                f"node {node.id} commit index went from {previous_commit} back to {commit_index}",
-                nodes=(node.id,),
+                f"node {node_id} commit index went from {previous_commit} back to {commit_index}",
+                nodes=(node_id,),
                 facts={"before": previous_commit, "after": commit_index},
             )
-        self.commit_seen[node.id] = commit_index
+        self.commit_seen[node_id] = commit_index
         last_index = node.last_index()
         if commit_index > last_index:
             raise SafetyViolation(
                 COMMIT_WITHIN_LOG,
-                f"node {node.id} commit index {commit_index} is past its last log index {last_index}",
-                nodes=(node.id,),
+                f"node {node_id} commit index {commit_index} is past its last log index {last_index}",
+                nodes=(node_id,),
                 facts={"commit_index": commit_index, "last_index": last_index},
             )
         if commit_index > previous_commit:
             self._learn_commits(node, commit_index)
-        if node.role == Role.LEADER:
+        if node.role == _LEADER:
             self._check_leader(node)
         else:
-            self.leader_tail.pop(node.id, None)
+            self.leader_tail.pop(node_id, None)
 
     def _learn_commits(self, node, commit_index: int) -> None:
         committed_terms = self.committed_terms

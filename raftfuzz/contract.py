@@ -19,13 +19,13 @@ import traceback
 from pathlib import Path
 
 from raftfuzz.messages import Entry, Snapshot
-from raftfuzz.node_interface import Ready, Role
+from raftfuzz.node_interface import NODE_ATTRIBUTES, NODE_METHODS, Ready, Role
 from raftfuzz.outcome import HarnessError
 from raftfuzz.violations import ContractViolation, Violation, node_panic
 
 NODE_CONTRACT = "NodeContract"
-# What the driver and the checkers read from a live node (docs/targets.md).
-_ACCESSORS = ("id", "role", "term", "commit_index", "last_index", "log_start")
+# What the driver and the checkers use of a node (raftfuzz.node_interface.Node).
+_MEMBERS = NODE_ATTRIBUTES + NODE_METHODS
 _SIMULATOR_FILE = "simulator.py"
 
 
@@ -120,9 +120,10 @@ def _check_nodes(simulation) -> Violation | None:
                 ("log_start()", node.log_start(), lambda v: _is_int(v) and v >= 0, "an int >= 0"),
             )
         except AttributeError as raised:
-            if raised.obj is node and raised.name in _ACCESSORS:  # never set: a contract rule
+            if raised.obj is node and raised.name in _MEMBERS:  # lost after it loaded: a contract rule
                 return contract_violation(f"{raised.name}-missing", f"n{node_id} has no attribute "
-                                          f"{raised.name!r}; a node must expose {', '.join(_ACCESSORS)}",
+                                          f"{raised.name!r}; a node must keep every member of "
+                                          f"raftfuzz.node_interface.Node ({', '.join(_MEMBERS)})",
                                           nodes=(node_id,))
             return node_panic(node_id, raised)
         except Exception as raised:  # reading the node raised: the node panicked

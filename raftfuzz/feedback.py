@@ -23,7 +23,8 @@ both mechanisms are known to work (atheris rebinds its functions when Fuzz()
 starts), and libFuzzer resets the counters before every input itself.
 
 The feedback only observes: it reads the records the simulator hashes for
-the trace hash and never draws from the RNG or changes an event, so trace
+the trace hash (handed over by raftfuzz.state_feedback, a checker without
+findings) and never draws from the RNG or changes an event, so trace
 hashes, replays and findings are the same whatever the mode.
 
 ``RAFTFUZZ_STATE_FEATURES`` (e.g. ``states+transitions+kind``) chooses which

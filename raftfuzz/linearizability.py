@@ -43,7 +43,9 @@ proves harmless to the verdict. A write whose value a kept get returned is
 never dropped, so a stale read is shown with the write it saw and the write
 it missed rather than as a lone read of a value nobody wrote.
 
-Usage by the simulator::
+The simulator runs it as a raftfuzz.checking.Checker
+(``LinearizabilityChecker``): it watches nothing during the run and checks
+the whole history when the run finishes without another violation::
 
     result = check_history(history)
     if result.status == VIOLATION:
@@ -52,6 +54,7 @@ Usage by the simulator::
 
 from dataclasses import dataclass
 
+from raftfuzz.checking import Phase, Run
 from raftfuzz.violations import SafetyViolation
 
 PROPERTY_NAME = "Linearizability"
@@ -200,6 +203,25 @@ class LinearizabilityResult:
             raise ValueError(f"a {self.status!r} result is not a violation")
         return SafetyViolation(PROPERTY_NAME, self.message(), facts=self.to_facts(),
                                signature_facts=(self.pattern(),))
+
+
+class LinearizabilityChecker:
+    """A raftfuzz.checking.Checker over the run's client history."""
+
+    name = "linearizability"
+
+    @classmethod
+    def for_run(cls, run: Run) -> "LinearizabilityChecker":
+        return cls()
+
+    def handlers(self, phase: Phase) -> dict:
+        return {}  # the history is judged whole, once
+
+    def finish(self, run: Run) -> str:
+        result = check_history(run.history)
+        if result.status == VIOLATION:
+            raise result.to_violation()
+        return result.status
 
 
 def check_history(operations, *, budget: int = DEFAULT_BUDGET) -> LinearizabilityResult:

@@ -16,6 +16,7 @@
   that rule are not judged.
 """
 
+from raftfuzz.checking import Handoff, Phase, Run
 from raftfuzz.client import RETRY_TIMEOUT_TICKS
 from raftfuzz.node_interface import Role
 from raftfuzz.schedule import TICK_US, Schedule
@@ -23,6 +24,10 @@ from raftfuzz.violations import LivenessViolation
 
 LEADER_STEP_DOWN = "LeaderStepDown"
 PROGRESS_AFTER_HEAL = "ProgressAfterHeal"
+
+# Read at every tick and, while waiting for progress, every step: a module
+# constant is several times faster to look up than the enum member.
+_LEADER = Role.LEADER
 
 # A message round trip must fit this many times in an election timeout for
 # the progress check to apply; the factor also covers clocks running up to
@@ -55,6 +60,17 @@ def progress_deadline_ticks(schedule: Schedule) -> int:
 
 
 class LivenessChecker:
+    """A raftfuzz.checking.Checker, and the one place that knows how long
+    the run must go on for liveness to be judged.
+
+    LeaderStepDown is watched in every phase. ProgressAfterHeal starts when
+    the run is healed: if the schedule's timing allows it, the checker puts
+    the run into WAITING_FOR_PROGRESS until ``deadline_ticks`` after the
+    heal, watches every step for progress and, if the run ends still
+    waiting, reports the violation when it finishes."""
+
+    name = "liveness"
+
     def __init__(self, schedule: Schedule) -> None:
         n = schedule.node_count
         self.node_count = n
@@ -66,23 +82,48 @@ class LivenessChecker:
         self.node_ticks = [0] * n
         self.heard = [[0] * n for _ in range(n)]
         self.leader_since: list[tuple[int, int] | None] = [None] * n
+        # Ticks after the heal by which progress must be seen, or None when
+        # Raft promises none under this schedule's timing.
+        self.deadline_ticks = progress_deadline_ticks(schedule) if progress_checkable(schedule) else None
         self.pending_at_heal: list | None = None
+
+    # ------------------------------------------------------------- checker
+
+    @classmethod
+    def for_run(cls, run: Run) -> "LivenessChecker":
+        return cls(run.schedule)
+
+    def handlers(self, phase: Phase) -> dict:
+        handlers = {Handoff.NODE_EVENT: self.on_node_event, Handoff.NODE_STARTED: self.node_restarted}
+        if self.deadline_ticks is not None and self.pending_at_heal is None:
+            handlers[Handoff.PHASE] = self.on_phase  # to start the progress check at the heal
+        if phase is Phase.WAITING_FOR_PROGRESS:
+            handlers[Handoff.STEP] = self.on_step
+        return handlers
+
+    def finish(self, run: Run) -> None:
+        # A run cut short by its step limit never reached the deadline.
+        if run.phase is Phase.WAITING_FOR_PROGRESS and run.ended_by != "max_steps":
+            raise self.no_progress(run.nodes)
+        return None
+
+    # ------------------------------------------------------ LeaderStepDown
 
     def node_restarted(self, node_id: int) -> None:
         self.node_ticks[node_id] = 0
         self.heard[node_id] = [0] * self.node_count
         self.leader_since[node_id] = None
 
-    def on_delivery(self, src: int, dst: int) -> None:
-        if src < self.node_count:
-            self.heard[dst][src] = self.node_ticks[dst]
-
-    def on_tick(self, node) -> None:
+    def on_node_event(self, node, source: int) -> None:
         node_id = node.id
+        if source >= 0:  # a delivery: the node heard from source
+            if source < self.node_count:
+                self.heard[node_id][source] = self.node_ticks[node_id]
+            return
         self.node_ticks[node_id] += 1
         if not self.check_quorum:
             return
-        if node.role != Role.LEADER:
+        if node.role != _LEADER:
             self.leader_since[node_id] = None
             return
         ticks = self.node_ticks[node_id]
@@ -104,13 +145,19 @@ class LivenessChecker:
                 facts={"term": node.term, "window_ticks": self.window_ticks, "heard_from": fresh},
             )
 
-    # -------------------------------------------------------- after the heal
+    # --------------------------------------------------- ProgressAfterHeal
 
-    def start_progress_check(self, history) -> None:
-        self.pending_at_heal = [op for op in history if op.completed_us is None]
+    def on_phase(self, run: Run, phase: Phase) -> None:
+        if phase is Phase.HEALED and self.pending_at_heal is None:
+            self.pending_at_heal = [op for op in run.history if op.completed_us is None]
+            run.wait_for_progress(run.now + self.deadline_ticks * TICK_US)
+
+    def on_step(self, run: Run) -> None:
+        if self.progress_made(run.nodes):
+            run.progress_seen("progress after the heal: one leader, pending operations done")
 
     def progress_made(self, nodes) -> bool:
-        leaders = [node for node in nodes if node is not None and node.role == Role.LEADER]
+        leaders = [node for node in nodes if node is not None and node.role == _LEADER]
         if len(leaders) != 1:
             return False
         term = leaders[0].term
@@ -118,13 +165,13 @@ class LivenessChecker:
             return False
         return all(op.completed_us is not None for op in self.pending_at_heal)
 
-    def no_progress(self, nodes, deadline_ticks: int) -> LivenessViolation:
+    def no_progress(self, nodes) -> LivenessViolation:
         live = [node for node in nodes if node is not None]
         pending = [f"c{op.client}#{op.seq} {op.op} {op.key}" for op in self.pending_at_heal
                    if op.completed_us is None]
         return LivenessViolation(
             PROGRESS_AFTER_HEAL,
-            f"{deadline_ticks} ticks after every fault healed: leaders "
+            f"{self.deadline_ticks} ticks after every fault healed: leaders "
             f"{[node.id for node in live if node.role == Role.LEADER]}, terms "
             f"{[node.term for node in live]}, {len(pending)} operations still pending",
             nodes=tuple(node.id for node in live),

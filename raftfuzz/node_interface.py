@@ -4,10 +4,15 @@ These types are shared by the reference node (raftfuzz.raft), any other
 target, the simulator and the checkers. They live apart from the reference
 node so the harness can import the simulator without importing the node, and
 so instrument only the node's module for coverage.
+
+``Node`` is the contract itself, every member the simulator, the checkers
+and the state feedback use; raftfuzz.target checks a target against it when
+it loads (docs/targets.md "The interface").
 """
 
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Protocol
 
 from raftfuzz.messages import Entry, Snapshot
 
@@ -77,3 +82,48 @@ class Ready:
     must_sync: bool = False
     messages: list = field(default_factory=list)
     committed: list[Entry] = field(default_factory=list)
+
+
+class Node(Protocol):
+    """A Raft node as the driver and the checkers see it (docs/targets.md).
+
+    Constructed as ``Node(node_id, members, config, rng, persisted)``:
+    ``rng`` is the simulation's core, whose ``below(n)`` is the only source
+    of randomness a node may use.
+    """
+
+    id: int  # node_id, as constructed
+    role: Role
+    term: int  # currentTerm
+    commit_index: int
+
+    def __init__(self, node_id: int, members: tuple[int, ...], config: NodeConfig, rng,
+                 persisted: PersistentState) -> None: ...
+
+    def tick(self) -> None:
+        """One unit of the node's own logical time."""
+
+    def step(self, message) -> None:
+        """A message arrived, from a peer or a client."""
+
+    def ready(self) -> Ready | None:
+        """The work the node needs done, or None when it has settled."""
+
+    def advance(self, ready: Ready) -> None:
+        """The driver carried ``ready`` out (persisted, synced, sent)."""
+
+    def last_index(self) -> int:
+        """The index of the last log entry (the snapshot's, when the log after it is empty)."""
+
+    def term_at(self, index: int) -> int:
+        """The term of entry ``index``, for log_start() <= index <= last_index()."""
+
+    def log_start(self) -> int:
+        """The index of the last snapshot (0 before any)."""
+
+
+# The contract's members by kind, in the order above: attributes are usually
+# set in __init__, so they are checked on a node, methods on the class.
+NODE_ATTRIBUTES = tuple(Node.__annotations__)
+NODE_METHODS = tuple(name for name, value in vars(Node).items()
+                     if callable(value) and not name.startswith("_"))

@@ -19,7 +19,10 @@ shown progress or the liveness deadline has passed (raftfuzz.liveness).
 
 Checked: Raft's safety properties after every event (raftfuzz.checkers),
 liveness (raftfuzz.liveness), and at the end of the run the linearizability
-of the client history (raftfuzz.linearizability).
+of the client history (raftfuzz.linearizability). Each is a
+raftfuzz.checking.Checker listed in ``CHECKERS``, as is the state feedback
+(raftfuzz.state_feedback); the run hands them what they subscribe to and
+moves through the phases of raftfuzz.checking (``_enter``).
 
 Determinism. The core (C or its Python twin) owns the only RNG, the event
 queue, the network and the timers; this module decides nothing by itself.
@@ -40,12 +43,12 @@ from dataclasses import dataclass, field
 
 from raftfuzz import core as core_module
 from raftfuzz.checkers import SafetyChecker
+from raftfuzz.checking import Handoff, Phase
 from raftfuzz.client import Client, Operation
 from raftfuzz.disk import Disk
 from raftfuzz.fault_verbs import VERBS
-from raftfuzz import linearizability as linearizability_module
-from raftfuzz.linearizability import check_history
-from raftfuzz.liveness import LivenessChecker, progress_checkable, progress_deadline_ticks
+from raftfuzz.linearizability import LinearizabilityChecker
+from raftfuzz.liveness import LivenessChecker
 from raftfuzz.node_interface import NodeConfig, Role
 from raftfuzz.schedule import (
     LATENCY_FLOOR_US,
@@ -59,13 +62,24 @@ from raftfuzz.schedule import (
 )
 from raftfuzz.outcome import HarnessError
 from raftfuzz.settings import DEFAULT_MAX_STEPS, TRACE_LEVELS
+from raftfuzz.state_feedback import StateFeedback
 from raftfuzz.violations import Violation, node_panic
+
+# The checkers of every run (raftfuzz.checking.Checker factories), in the
+# order they are handed the same thing: at a node's tick the liveness check
+# sees it before safety checks the node's state, as before the protocol.
+CHECKERS = (LivenessChecker.for_run, SafetyChecker.for_run, LinearizabilityChecker.for_run,
+            StateFeedback.for_run)
 
 # How many recent events a report shows.
 TRACE_TAIL = 64
 # A node hands out at most this many ready batches per event (apply → reply →
 # send is two); more means it never settles, which is a target bug.
 MAX_READY_ROUNDS = 8
+
+# Read after every node event: a module constant is several times faster
+# to look up than the enum member.
+_LEADER = Role.LEADER
 
 KIND_FAULT = core_module.KIND_BARRIER_MIN
 KIND_HEAL_EVERYTHING = core_module.KIND_BARRIER_MIN + 1
@@ -97,15 +111,28 @@ class RunResult:
     trace_tail: list[str]
     history: list[Operation]
     network: dict = field(default_factory=dict)
-    linearizability: str = "ok"  # or "unknown" (search budget spent) or "violation"
+    # Checker name → its verdict ("ok", "unknown", "violation"), for the
+    # checkers that gave one (raftfuzz.checking.Checker.finish).
+    verdicts: dict = field(default_factory=dict)
+
+    @property
+    def linearizability(self) -> str:
+        """"ok" (or not checked: another violation came first), "unknown"
+        (search budget spent) or "violation"."""
+        return self.verdicts.get(LinearizabilityChecker.name, "ok")
 
 
 class Simulation:
+    # What the trace records call a schedule's fault (raftfuzz.checking.Run).
+    fault_kind = KIND_FAULT
+
     def __init__(self, schedule: Schedule, node_class, *, max_steps: int = DEFAULT_MAX_STEPS,
-                 log_level: str | None = None, log=print, feedback: int = 0, core: str | None = None) -> None:
+                 log_level: str | None = None, log=print, feedback: int = 0, core: str | None = None,
+                 checkers=CHECKERS) -> None:
         """feedback: 0, or the core's FEEDBACK_* features to emit
         (raftfuzz.feedback); it observes the run and never changes it.
-        core: "c", "python", or None for C when built (raftfuzz.core)."""
+        core: "c", "python", or None for C when built (raftfuzz.core).
+        checkers: the raftfuzz.checking.Checker factories (tests add theirs)."""
         if max_steps < 1:
             raise ValueError("max_steps must be at least 1")
         if log_level is not None and log_level not in LOG_LEVELS:
@@ -123,8 +150,6 @@ class Simulation:
         self.core = core_module.make_core(
             schedule.seed, self.endpoint_count, LATENCY_FLOOR_US, core
         )
-        self.checker = SafetyChecker()
-        self.liveness = LivenessChecker(schedule)
         self.members = tuple(range(n))
         self.disks = [Disk() for _ in range(n)]
         self.nodes = [self._make_node(i) for i in range(n)]
@@ -175,16 +200,16 @@ class Simulation:
         self.heal_at_us = self._at(schedule.fault_end_ticks() + 1)
         self.core.push(self.heal_at_us, KIND_HEAL_EVERYTHING, 0, 0, 0)
         self.quiet_end_us = self.heal_at_us + schedule.quiet_ticks * TICK_US
+        # Later only if a checker waits for progress (wait_for_progress).
         self.end_us = self.quiet_end_us
-        # Progress after the heal: None while not judged or not yet seen.
-        self.progress_deadline_ticks = progress_deadline_ticks(schedule)
-        self.awaiting_progress = False
-        if progress_checkable(schedule):
-            self.end_us = max(self.quiet_end_us, self.heal_at_us + self.progress_deadline_ticks * TICK_US)
-        if feedback:
-            # After the initial node and link states: the abstraction starts from them.
-            verbs = bytes(int(event.verb) for event in schedule.events[:core_module.FEEDBACK_FAULT_CAPACITY])
-            self.core.feedback_begin(n, feedback, KIND_FAULT, verbs)
+        self.phase = Phase.FAULTS_ACTIVE
+        self.ended_by: str | None = None
+        self.verdicts: dict[str, str] = {}
+        self._entering: list[Phase] = []  # see _enter
+        # Built after the initial node and link states: the state feedback's
+        # abstraction starts from them.
+        self.checkers = [checker for checker in (factory(self) for factory in checkers) if checker is not None]
+        self._subscribe()
 
     @staticmethod
     def _at(ticks: int) -> int:
@@ -194,11 +219,9 @@ class Simulation:
         return ticks * TICK_US + TICK_US // 2
 
     def _make_node(self, node_id: int):
-        s = self.schedule
-        config = NodeConfig(s.election_timeout_ticks, s.heartbeat_ticks, pre_vote=s.pre_vote,
-                            check_quorum=s.check_quorum, snapshot_threshold=s.snapshot_threshold)
         try:
-            return self.node_class(node_id, self.members, config, self.core, self.disks[node_id].load())
+            return self.node_class(node_id, self.members, node_config(self.schedule), self.core,
+                                   self.disks[node_id].load())
         except Exception as error:
             raise node_panic(node_id, error) from error
 
@@ -211,6 +234,62 @@ class Simulation:
                     self.core.set_link_faults(src, dst, loss, duplicate, 256, s.latency_min_us,
                                               s.latency_max_us)
 
+    # ----------------------------------------------------- checkers, phases
+
+    def _subscribe(self) -> None:
+        """Collects, per hand-off, the handlers the checkers want in this
+        phase, as one callable each (None when nobody watches)."""
+        observers = {handoff: [] for handoff in Handoff}
+        for checker in self.checkers:
+            for handoff, handler in checker.handlers(self.phase).items():
+                observers[handoff].append(handler)
+        self._on_node_event = _fan_out(observers[Handoff.NODE_EVENT])
+        self._on_node_state = _fan_out(observers[Handoff.NODE_STATE])
+        self._on_ready = _fan_out(observers[Handoff.READY])
+        self._on_node_stopped = _fan_out(observers[Handoff.NODE_STOPPED])
+        self._on_node_started = _fan_out(observers[Handoff.NODE_STARTED])
+        self._on_step = _fan_out(observers[Handoff.STEP])
+        self._on_records = _fan_out(observers[Handoff.RECORDS])
+        self._on_phase = _fan_out(observers[Handoff.PHASE])
+
+    def _enter(self, phase: Phase) -> None:
+        """The one place the run changes phase (raftfuzz.checking). A phase
+        a checker asks for while the checkers are being told of the last one
+        is entered once they all have been, so everyone sees the same order."""
+        self._entering.append(phase)
+        if len(self._entering) > 1:
+            return
+        try:
+            while self._entering:
+                self.phase = self._entering[0]
+                if self.phase is not Phase.DONE:
+                    self._subscribe()
+                    if self._on_phase is not None:
+                        self._on_phase(self, self.phase)
+                del self._entering[0]
+        finally:
+            self._entering.clear()  # a violation raised on the way ends the run anyway
+
+    def wait_for_progress(self, deadline_us: int) -> None:
+        """A checker awaits progress: the run may go on until ``deadline_us``."""
+        self.end_us = max(self.end_us, deadline_us)
+        self._enter(Phase.WAITING_FOR_PROGRESS)
+
+    def progress_seen(self, note: str) -> None:
+        """The awaited progress happened: the run ends with the quiet period."""
+        self._log(0, note)
+        self._enter(Phase.HEALED)
+
+    def _finish_checkers(self) -> None:
+        for checker in self.checkers:
+            try:
+                verdict = checker.finish(self)
+            except Violation:
+                self.verdicts[checker.name] = "violation"
+                raise
+            if verdict is not None:
+                self.verdicts[checker.name] = verdict
+
     # ------------------------------------------------------------------ run
 
     def run(self) -> RunResult:
@@ -218,50 +297,42 @@ class Simulation:
         ended_by = "quiet_end"
         violation = None
         try:
-            while True:
-                batch = core.next_batch(self.end_us)
-                if not batch:
-                    if core.pending() == 0:
-                        ended_by = "idle"
-                    break
-                fields = iter(batch)
-                for time_us, kind, a, b, c in zip(fields, fields, fields, fields, fields):
-                    if self.step >= self.max_steps:
-                        ended_by = "max_steps"
-                        raise _Stop
-                    self.step += 1
-                    self._handle(time_us, kind, a, b, c)
-                    if self.awaiting_progress and self.liveness.progress_made(self.nodes):
-                        self.awaiting_progress = False
-                        self._log(0, "progress after the heal: one leader, pending operations done")
-                # A barrier ends its batch and may change node and link states,
-                # which the feedback must see right after the barrier's record.
-                if batch[-4] >= core_module.KIND_BARRIER_MIN or len(self.records) >= _RECORD_FLUSH_BYTES:
-                    self._flush_records()
-                if self.now >= self.quiet_end_us and not self.awaiting_progress:
-                    break
-            if self.awaiting_progress:  # the deadline passed without progress
-                raise self.liveness.no_progress(self.nodes, self.progress_deadline_ticks)
-        except _Stop:
-            pass
+            try:
+                while True:
+                    batch = core.next_batch(self.end_us)
+                    if not batch:
+                        if core.pending() == 0:
+                            ended_by = "idle"
+                        break
+                    fields = iter(batch)
+                    for time_us, kind, a, b, c in zip(fields, fields, fields, fields, fields):
+                        if self.step >= self.max_steps:
+                            ended_by = "max_steps"
+                            raise _Stop
+                        self.step += 1
+                        self._handle(time_us, kind, a, b, c)
+                        if self._on_step is not None:
+                            self._on_step(self)
+                    # A barrier ends its batch and may change node and link states,
+                    # which the feedback must see right after the barrier's record.
+                    if batch[-4] >= core_module.KIND_BARRIER_MIN or len(self.records) >= _RECORD_FLUSH_BYTES:
+                        self._flush_records()
+                    if self.now >= self.quiet_end_us and self.phase is not Phase.WAITING_FOR_PROGRESS:
+                        break
+            except _Stop:
+                pass
+            self.ended_by = ended_by
+            self._finish_checkers()
         except Violation as found:
             found.step = self.step
             found.time_us = self.now
             violation = found
-            ended_by = "violation"
+            ended_by = self.ended_by = "violation"
             self._log(0, f"VIOLATION {found}")
         self._flush_records()
-        linearizability = "ok"
-        if violation is None:
-            checked = check_history(self.history)
-            linearizability = checked.status
-            if checked.status == linearizability_module.VIOLATION:
-                violation = checked.to_violation()
-                violation.step, violation.time_us = self.step, self.now
-                ended_by = "violation"
-                self._log(0, f"VIOLATION {violation}")
+        self._enter(Phase.DONE)
         return RunResult(
-            linearizability=linearizability,
+            verdicts=self.verdicts,
             steps=self.step,
             time_us=self.now,
             trace_hash=self.hasher.hexdigest(),
@@ -281,8 +352,7 @@ class Simulation:
         if kind == core_module.KIND_DELIVER:
             message = self.messages[c]
             if b < self.node_count:
-                node_id = b
-                self.liveness.on_delivery(a, b)
+                node_id, source = b, a
                 if self.log_level >= 1:
                     self._log(1, f"deliver {self._describe_message(message)}")
                 try:
@@ -295,14 +365,13 @@ class Simulation:
                     self._log(1, f"client c{b} <- {self._describe_message(message)}")
         elif kind == core_module.KIND_TICK:
             if a < self.node_count:
-                node_id = a
+                node_id, source = a, -1
                 if self.log_level >= 2:
                     self._log(2, f"tick n{a}")
                 try:
                     self.nodes[a].tick()
                 except Exception as error:
                     raise node_panic(a, error) from error
-                self.liveness.on_tick(self.nodes[a])
             else:
                 self._send_sessions(self.session_owner[a - self.node_count].tick(time_us, self.history))
         elif kind == KIND_FAULT:
@@ -324,14 +393,16 @@ class Simulation:
 
         if node_id >= 0:
             node = self.nodes[node_id]
+            if self._on_node_event is not None:
+                self._on_node_event(node, source)  # the sender, or -1 for a tick
             self._drain(node_id, node)
             if self.log_level >= 0 and roles_before[node_id] != (node.role, node.term):
                 self._log(0, f"n{node_id} is {node.role.name.lower()} of term {node.term}")
             role = node.role
-            if role == Role.LEADER:
+            if role == _LEADER:
                 self.leader_of_term.setdefault(node.term, node_id)
             campaign = self.campaign
-            if role == Role.LEADER and campaign and campaign.node == node_id and not campaign.ending:
+            if role == _LEADER and campaign and campaign.node == node_id and not campaign.ending:
                 # It won: the campaign ends at the next barrier (link state
                 # changes only between batches; docs/core.md).
                 campaign.ending = True
@@ -347,19 +418,20 @@ class Simulation:
         records = self.records
         if records:
             self.hasher.update(records)
-            if self.feedback:
-                self.core.feedback_observe(records)
+            if self._on_records is not None:
+                self._on_records(records)
             records.clear()
 
     def _drain(self, node_id: int, node) -> None:
         """Carries out the node's ready batches in the contract's order:
         persist (and sync), then send, then apply."""
         disk = self.disks[node_id]
-        checker = self.checker
+        on_node_state, on_ready = self._on_node_state, self._on_ready
         for _ in range(MAX_READY_ROUNDS):
             # Checked before each hand-off too, so a node whose broken state
             # keeps it busy is reported as the violation it is.
-            checker.check_node(node)
+            if on_node_state is not None:
+                on_node_state(node)
             try:
                 ready = node.ready()
             except Exception as error:
@@ -378,7 +450,8 @@ class Simulation:
             if ready.snapshot is not None:
                 # Dropping the covered prefix needs no sync: see raftfuzz.disk.
                 disk.compact_log(ready.snapshot.last_index)
-            checker.check_ready(node, ready)
+            if on_ready is not None:
+                on_ready(node, ready)
             self._send_all(node_id, ready.messages)
             try:
                 node.advance(ready)
@@ -533,7 +606,8 @@ class Simulation:
         self.paused[node_id] = False
         self.crash_order.append(node_id)
         self.disks[node_id].crash()
-        self.checker.node_stopped(node_id)
+        if self._on_node_stopped is not None:
+            self._on_node_stopped(node_id)
         self.core.set_node_state(self.now, node_id, core_module.NODE_DOWN)
 
     def restart_node(self, node_id: int) -> None:
@@ -542,9 +616,11 @@ class Simulation:
         node = self._make_node(node_id)
         self.nodes[node_id] = node
         self.crash_order.remove(node_id)
-        self.liveness.node_restarted(node_id)
+        if self._on_node_started is not None:
+            self._on_node_started(node_id)
         self.core.set_node_state(self.now, node_id, core_module.NODE_UP)
-        self.checker.check_node(node)
+        if self._on_node_state is not None:
+            self._on_node_state(node)
 
     def pause_node(self, node_id: int) -> None:
         if self.nodes[node_id] is not None and not self.paused[node_id]:
@@ -564,9 +640,7 @@ class Simulation:
         for node_id in self.members:
             self.restart_node(node_id)
             self.resume_node(node_id)
-        if progress_checkable(self.schedule):
-            self.liveness.start_progress_check(self.history)
-            self.awaiting_progress = True
+        self._enter(Phase.HEALED)
 
     # -------------------------------------------------------------- tracing
 
@@ -596,6 +670,27 @@ class Simulation:
         if kind == KIND_CAMPAIGN_END:
             return f"{prefix} campaign {c} ends"
         return f"{prefix} heal everything"
+
+
+def _fan_out(handlers: list):
+    """One callable for a hand-off's handlers: None for none, the handler
+    itself for one (so the hot hand-offs cost one direct call, as before
+    the protocol), else each in turn."""
+    if not handlers:
+        return None
+    if len(handlers) == 1:
+        return handlers[0]
+
+    def fan_out(*arguments) -> None:
+        for handler in handlers:
+            handler(*arguments)
+    return fan_out
+
+
+def node_config(schedule: Schedule) -> NodeConfig:
+    """The configuration every node of a run under ``schedule`` is built with."""
+    return NodeConfig(schedule.election_timeout_ticks, schedule.heartbeat_ticks, pre_vote=schedule.pre_vote,
+                      check_quorum=schedule.check_quorum, snapshot_threshold=schedule.snapshot_threshold)
 
 
 @dataclass

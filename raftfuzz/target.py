@@ -20,11 +20,6 @@ from pathlib import Path
 
 import raftfuzz
 
-# Methods every target class must have (checked on load, before any run).
-# The attributes id, role, term and commit_index are usually set in
-# __init__, so they are checked on the live nodes when a run fails
-# (raftfuzz.contract).
-NODE_METHODS = ("tick", "step", "ready", "advance", "last_index", "term_at", "log_start")
 
 
 class TargetError(Exception):
@@ -98,24 +93,73 @@ def _without_working_directory():
 def load_target(spec: str):
     module_name, class_name = split_target(spec)
     guard = _without_working_directory() if is_shipped(spec) else contextlib.nullcontext()
-    try:
-        with guard:
+    with guard:  # the contract check too: it builds a node, which may import more
+        try:
             module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise TargetError(
-            f"cannot import target module {module_name!r} ({error}); check the name and that it is on PYTHONPATH"
-        ) from None
-    except SyntaxError as error:
-        raise TargetError(f"target module {module_name!r} does not compile ({error.msg}, "
-                          f"{Path(error.filename or '?').name} line {error.lineno}); fix the code") from None
-    except (Exception, SystemExit) as error:  # the module's own top-level code raised
-        raise TargetError(f"importing target module {module_name!r} raised {type(error).__name__}: "
-                          f"{error}; fix the module") from None
-    node_class = getattr(module, class_name, None)
-    if not isinstance(node_class, type):
-        raise TargetError(f"module {module_name!r} has no class {class_name!r}")
-    missing = [name for name in NODE_METHODS if not callable(getattr(node_class, name, None))]
+        except ImportError as error:
+            raise TargetError(
+                f"cannot import target module {module_name!r} ({error}); check the name and that it is on PYTHONPATH"
+            ) from None
+        except SyntaxError as error:
+            raise TargetError(f"target module {module_name!r} does not compile ({error.msg}, "
+                              f"{Path(error.filename or '?').name} line {error.lineno}); fix the code") from None
+        except (Exception, SystemExit) as error:  # the module's own top-level code raised
+            raise TargetError(f"importing target module {module_name!r} raised {type(error).__name__}: "
+                              f"{error}; fix the module") from None
+        node_class = getattr(module, class_name, None)
+        if not isinstance(node_class, type):
+            raise TargetError(f"module {module_name!r} has no class {class_name!r}")
+        missing = missing_members(node_class)
     if missing:
         raise TargetError(f"target {spec} lacks the node interface: {', '.join(missing)} "
                           f"(docs/targets.md lists what a node must have)")
     return node_class
+
+
+def missing_members(node_class: type) -> list[str]:
+    """The members of raftfuzz.node_interface.Node that ``node_class`` lacks:
+    methods on the class; attributes, which are usually set in __init__, on
+    one node built the way a run builds its first (``_probe``)."""
+    # Imported here, not at the top: importing this module must import
+    # nothing from the standard library that the working directory could
+    # shadow before load_target takes it off sys.path.
+    from raftfuzz.node_interface import NODE_ATTRIBUTES, NODE_METHODS
+
+    missing = [name for name in NODE_METHODS if not callable(getattr(node_class, name, None))]
+    node = _probe(node_class)
+    if node is not None:
+        missing += [name for name in NODE_ATTRIBUTES if not _has(node, name)]
+    return missing
+
+
+def _probe(node_class: type):
+    """Node 0 of a default three-node run, on a core of its own (so no run's
+    RNG is touched), or None when the constructor raises: every run would
+    then report that as the finding it is (NodePanic, or NodeContract for
+    SystemExit). Nodes of one process must not share state anyway (the
+    fuzzer runs thousands of clusters in one), so one more node changes
+    nothing a run sees."""
+    from raftfuzz.core_python import PythonCore  # see missing_members
+    from raftfuzz.node_interface import PersistentState
+    from raftfuzz.schedule import LATENCY_FLOOR_US, Schedule
+    from raftfuzz.simulator import node_config
+
+    schedule = Schedule()
+    members = (0, 1, 2)
+    try:
+        return node_class(0, members, node_config(schedule), PythonCore(schedule.seed, len(members), LATENCY_FLOOR_US),
+                          PersistentState())
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        return None
+
+
+def _has(node, name: str) -> bool:
+    try:
+        getattr(node, name)
+    except AttributeError:
+        return False
+    except Exception:  # it exists but reading it raised: the run reports the panic
+        return True
+    return True

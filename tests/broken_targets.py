@@ -4,6 +4,7 @@ tests/test_hostile_input.py: every one must end as a finding with a report
 
 import sys
 
+from raftfuzz.node_interface import NODE_ATTRIBUTES, NODE_METHODS
 from raftfuzz.raft import RaftNode
 
 
@@ -53,11 +54,16 @@ class RoleRaises(RaftNode):
         pass
 
 
-class NoCommitIndex(RaftNode):
-    """Never sets commit_index: reading it is a missing attribute."""
+class LosesCommitIndex(RaftNode):
+    """Has commit_index when built (so it loads), then loses it at its first
+    tick: reading it is a missing attribute, found on the live node."""
+
+    def tick(self):
+        self.lost = True
+        super().tick()
 
     def __getattribute__(self, name):
-        if name == "commit_index":
+        if name == "commit_index" and super().__getattribute__("__dict__").get("lost"):
             raise AttributeError(name, name=name, obj=self)
         return super().__getattribute__(name)
 
@@ -75,3 +81,22 @@ class KillsItself(RaftNode):
         import signal
 
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _lacking(member: str) -> type:
+    """The reference node without one member of the node contract: a method
+    that is not callable, or an attribute deleted once the node is built."""
+    if member in NODE_METHODS:
+        return type(f"Lacks_{member}", (RaftNode,), {member: None})
+
+    def __init__(self, *arguments):
+        RaftNode.__init__(self, *arguments)
+        delattr(self, member)
+
+    return type(f"Lacks_{member}", (RaftNode,), {"__init__": __init__})
+
+
+# Lacks_tick, Lacks_log_start, Lacks_commit_index, ...: one per member of
+# raftfuzz.node_interface.Node, each refused when it loads.
+LACKING = {member: _lacking(member) for member in NODE_METHODS + NODE_ATTRIBUTES}
+globals().update({cls.__name__: cls for cls in LACKING.values()})

@@ -29,6 +29,8 @@ from pathlib import Path
 import pytest
 
 from raftfuzz.outcome import Outcome
+from raftfuzz.target import TargetError, load_target
+from tests.broken_targets import LACKING
 from tests.conftest import REPO, run_cli
 
 MUTANT = "raftfuzz.mutants:VoteWithoutLogCheck"
@@ -173,7 +175,7 @@ BROKEN_TARGETS = [
     ("RoleIsText", "NodeContract", "rule: role-type", Outcome.HARNESS_ERROR),
     ("TermIsText", "NodeContract", "rule: term-type", Outcome.HARNESS_ERROR),
     ("RoleRaises", "NodePanic", "KeyError", Outcome.SAFETY),
-    ("NoCommitIndex", "NodeContract", "rule: commit_index-missing", Outcome.HARNESS_ERROR),
+    ("LosesCommitIndex", "NodeContract", "rule: commit_index-missing", Outcome.HARNESS_ERROR),
     ("StepRaisesGeneratorExit", "NodeContract", "rule: exception-type", Outcome.HARNESS_ERROR),
 ]
 
@@ -207,6 +209,20 @@ def test_a_broken_target_is_a_finding_with_a_report_when_fuzzing(tmp_path, name,
     [report_path] = tmp_path.glob("crash-*.json")
     assert json.loads(report_path.read_text())["violation"]["property"] == found
     assert f"raftfuzz: harness error NodeContract at step" in fuzz.stderr or found == "NodePanic"
+
+
+@pytest.mark.parametrize("member", sorted(LACKING))
+def test_a_target_lacking_a_member_of_the_node_contract_is_refused_when_it_loads(member):
+    with pytest.raises(TargetError) as refusal:
+        load_target(f"tests.broken_targets:Lacks_{member}")
+    assert f"lacks the node interface: {member} (docs/targets.md" in str(refusal.value)
+
+
+def test_a_target_without_log_start_is_one_line_before_any_run(tmp_path):
+    completed = run_cli("raftfuzz", "random", "--target", "tests.broken_targets:Lacks_log_start", "--runs", "1",
+                        "--artifacts", str(tmp_path), cwd=tmp_path)
+    refused(completed, Outcome.USAGE, "lacks the node interface: log_start", "docs/targets.md")
+    assert not list(tmp_path.glob("crash-*"))
 
 
 UNWRITABLE = [
