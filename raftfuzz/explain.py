@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 from raftfuzz import linearizability
+from raftfuzz.checkers import SafetyChecker
 from raftfuzz.harness import Harness, _failed_run
 from raftfuzz.outcome import Outcome
 from raftfuzz.settings import Settings
@@ -100,7 +101,8 @@ class Explained:
         simulation = self.simulation
         if simulation is None:
             return []
-        committed = getattr(simulation.checker, "committed_terms", [0])
+        safety = next((checker for checker in simulation.checkers if isinstance(checker, SafetyChecker)), None)
+        committed = safety.committed_terms if safety is not None else [0]
         lines = []
         for node in simulation.nodes:
             if node is None:
