@@ -43,7 +43,7 @@ WORKDIR /src
 COPY pyproject.toml setup.py MANIFEST.in README.md ./
 COPY csrc/ csrc/
 COPY docs/core.md docs/core.md
-COPY raftfuzz/ raftfuzz/
+COPY src/ src/
 # One wheel for raftfuzz (with the compiled core) and one for every
 # dependency, the shipped PySyncObj target's included
 # (RAFTFUZZ_TARGET=raftfuzz.targets.pysyncobj:Node), so the runtime stage
@@ -56,7 +56,7 @@ RUN /opt/venv/bin/pip wheel --verbose --use-pep517 --wheel-dir /wheels '.[pysync
         || { tail -n 80 /tmp/wheel.log; exit 1; }; \
     /opt/venv/bin/python -c "import glob, sys, zipfile; \
 names = zipfile.ZipFile(glob.glob('/wheels/raftfuzz-*.whl')[0]).namelist(); \
-sys.exit(0 if any(n.startswith('raftfuzz/_core') and n.endswith('.so') for n in names) else 1)" \
+sys.exit(0 if any(n.startswith('raftfuzz/core/_native') and n.endswith('.so') for n in names) else 1)" \
         || { echo "the raftfuzz wheel has no C core: the compile failed; the compiler said:"; \
              grep -iE "error|raftfuzz: C core not built" /tmp/wheel.log > /tmp/errors.log; \
              tail -n 40 /tmp/errors.log; exit 1; }; \
@@ -73,7 +73,7 @@ RUN useradd --uid 10001 --user-group --home-dir /work --create-home --shell /usr
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /wheels 'raftfuzz[pysyncobj]' \
-    && /opt/venv/bin/python -c "from raftfuzz import core_c; import raftfuzz.targets.pysyncobj"
+    && /opt/venv/bin/python -c "from raftfuzz.core import binding; import raftfuzz.targets.pysyncobj"
 ENV PATH=/opt/venv/bin:${PATH} \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -13,7 +13,7 @@ PYTEST_FLAGS ?=
 
 .PHONY: fuzz test random corpus bench clean
 
-$(STAMP): pyproject.toml setup.py csrc/core.c csrc/core.h raftfuzz/_core_build.py
+$(STAMP): pyproject.toml setup.py csrc/core.c csrc/core.h src/raftfuzz/core/_build.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=24"
 	$(PY) -m pip install --quiet -e ".[test]"
@@ -44,4 +44,4 @@ bench: $(BENCH_STAMP)
 	$(PY) benchmarks/bench_fuzz.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info raftfuzz/_core*.so artifacts
+	rm -rf $(VENV) build *.egg-info src/raftfuzz/core/_native*.so artifacts

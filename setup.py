@@ -1,7 +1,7 @@
 """Build hook for the optional C core; all metadata lives in pyproject.toml.
 
-The C core (csrc/, built by raftfuzz/_core_build.py through cffi) only makes
-runs faster: raftfuzz/core_python.py gives the same results bit for bit. So a
+The C core (csrc/, built by src/raftfuzz/core/_build.py through cffi) only makes
+runs faster: src/raftfuzz/core/twin.py gives the same results bit for bit. So a
 machine without a working C compiler must still install the package: the
 build_ext below turns a compiler failure into one warning line instead of a
 failed install.
@@ -46,6 +46,6 @@ class OptionalBuildExt(build_ext):
 
 
 setup(
-    cffi_modules=["raftfuzz/_core_build.py:ffibuilder"],
+    cffi_modules=["src/raftfuzz/core/_build.py:ffibuilder"],
     cmdclass={"build_ext": OptionalBuildExt},
 )

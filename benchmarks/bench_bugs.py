@@ -6,7 +6,7 @@ mode, over several fuzzer seeds with a fixed budget.
     python benchmarks/bench_bugs.py long [--budget 600] [--modes code,state,code+state] [--target T]
     python benchmarks/bench_bugs.py report        # docs/bugs.md and its plots from the results
 
-Targets: ``--bugs`` names entries of the catalogue (``raftfuzz.mutants.CATALOGUE``)
+Targets: ``--bugs`` names entries of the catalogue (``raftfuzz.node.mutants.CATALOGUE``)
 or of the deeper bugs (``DEEP``; ``--deep`` is all of them), and ``--target``
 (repeatable) takes any node class as ``package.module:Class``, inside
 raftfuzz or not. The default is the catalogue.
@@ -61,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from raftfuzz.mutants import CATALOGUE, DEEP  # noqa: E402
+from raftfuzz.node.mutants import CATALOGUE, DEEP  # noqa: E402
 
 MODES = ("random", "code", "state", "code+state", "code-bytes")
 GUIDED = ("code", "state", "code+state", "code-bytes")
@@ -82,8 +82,8 @@ def target_of(bug: str) -> str:
     if ":" in bug:
         return bug
     if bug in CATALOGUE or bug in DEEP:
-        return f"raftfuzz.mutants:{bug}"
-    raise SystemExit(f"bench_bugs: unknown bug {bug!r}: name one in raftfuzz/mutants.py (CATALOGUE or DEEP) "
+        return f"raftfuzz.node.mutants:{bug}"
+    raise SystemExit(f"bench_bugs: unknown bug {bug!r}: name one in src/raftfuzz/node/mutants.py (CATALOGUE or DEEP) "
                      "or give a node class as package.module:Class")
 
 
@@ -273,7 +273,7 @@ def stop_running() -> None:
 def run_long(arguments) -> int:
     """One long run per mode on one target, for the coverage-over-time plot."""
     modes = chosen_modes(arguments.modes)
-    bug = arguments.target or "raftfuzz.raft:RaftNode"
+    bug = arguments.target or "raftfuzz.node.raft:RaftNode"
     with ThreadPoolExecutor(arguments.jobs) as pool:
         results = list(pool.map(
             lambda mode: run_one(mode, bug, 1, arguments.budget, arguments.cpu_budget,
@@ -366,7 +366,7 @@ def markdown(summary: dict, modes: list[str], results: list[dict], features: dic
     lines = [
         "# Bug-finding benchmark",
         "",
-        f"Planted bugs (`raftfuzz/mutants.py`: the catalogue, and the deeper bugs of `DEEP`), budget per "
+        f"Planted bugs (`src/raftfuzz/node/mutants.py`: the catalogue, and the deeper bugs of `DEEP`), budget per "
         f"repetition {budget_text}, stopping at the first violation; repetition r uses fuzzer seed r. "
         "A repetition that found nothing counts as the budget, and a median over a majority of misses "
         "is \"not found\". Every run's log is kept under `benchmarks/results/logs/`.",
@@ -494,8 +494,8 @@ def main() -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run (or resume) the campaign")
     run.add_argument("--reps", type=int, default=5)
-    run.add_argument("--bugs", help="comma-separated names from raftfuzz.mutants (CATALOGUE or DEEP)")
-    run.add_argument("--deep", action="store_true", help="every bug of raftfuzz.mutants.DEEP")
+    run.add_argument("--bugs", help="comma-separated names from raftfuzz.node.mutants (CATALOGUE or DEEP)")
+    run.add_argument("--deep", action="store_true", help="every bug of raftfuzz.node.mutants.DEEP")
     run.add_argument("--target", action="append", help="a node class as package.module:Class (repeatable)")
     run.add_argument("--modes", default="random,code", help=f"comma-separated, of {', '.join(MODES)}")
     long = commands.add_parser("long", help="one long run per mode, for the coverage-over-time plot")

@@ -35,11 +35,11 @@ import time
 # Run from a checkout without installing: the package sits one level up.
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from raftfuzz.core_constants import KIND_TICK, NODE_UP, TIME_MAX  # noqa: E402
-from raftfuzz.core_python import PythonCore  # noqa: E402
+from raftfuzz.core.constants import KIND_TICK, NODE_UP, TIME_MAX  # noqa: E402
+from raftfuzz.core.twin import PythonCore  # noqa: E402
 
 try:
-    from raftfuzz.core_c import CCore
+    from raftfuzz.core.binding import CCore
 except ImportError:
     CCore = None
 

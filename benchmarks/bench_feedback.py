@@ -64,8 +64,9 @@ def cost_child() -> None:
     """raftfuzz.atheris_main with a probe: CPU and wall time from the first
     execution's start to the last one's end, written after every execution
     (libFuzzer ends the process with exit(), so atexit never runs)."""
-    from raftfuzz import atheris_main, feedback
-    from raftfuzz.harness import Harness
+    from raftfuzz import atheris_main
+    from raftfuzz.checks import feedback
+    from raftfuzz.run.harness import Harness
 
     if os.environ.get("BENCH_FEEDBACK_OFF"):
         feedback.uses_state = lambda mode: False  # no counters, and still no instrumentation
@@ -92,9 +93,9 @@ def cost_child() -> None:
 # ------------------------------------------------------------------- cost
 
 def fixed_inputs(count: int) -> list[bytes]:
-    from raftfuzz.random_mode import random_input
-    from raftfuzz.schedule import encode
-    from raftfuzz.seeds import seed_schedules
+    from raftfuzz.run.random_mode import random_input
+    from raftfuzz.schedule.codec import encode
+    from raftfuzz.schedule.seeds import seed_schedules
 
     generator = random.Random(2024)
     return [encode(schedule) for schedule in seed_schedules().values()] + [
@@ -128,9 +129,9 @@ def cost_run(variant: str, corpus: Path, work: Path) -> dict:
 
 def simulator_cost(inputs: list[bytes], repeat: int) -> dict:
     """The simulator alone, in this process, feedback off vs every feature on."""
-    from raftfuzz.core_constants import FEEDBACK_EVENT_KIND, FEEDBACK_STATES, FEEDBACK_TRANSITIONS
-    from raftfuzz.harness import Harness
-    from raftfuzz.raft import RaftNode
+    from raftfuzz.core.constants import FEEDBACK_EVENT_KIND, FEEDBACK_STATES, FEEDBACK_TRANSITIONS
+    from raftfuzz.run.harness import Harness
+    from raftfuzz.node.raft import RaftNode
 
     harness = Harness.from_settings(RaftNode, core="c")
     variants = {"off": 0, "on": FEEDBACK_STATES | FEEDBACK_TRANSITIONS | FEEDBACK_EVENT_KIND}
@@ -210,7 +211,7 @@ def variant_run(bug: str, feedback: str, features: str | None, rep: int, budget:
         environment.pop("RAFTFUZZ_STATE_FEATURES", None)
         if features:
             environment["RAFTFUZZ_STATE_FEATURES"] = features
-        command = [sys.executable, "-m", "raftfuzz.atheris_main", f"--target=raftfuzz.mutants:{bug}",
+        command = [sys.executable, "-m", "raftfuzz.atheris_main", f"--target=raftfuzz.node.mutants:{bug}",
                    str(work / "corpus"), str(work / "seeds"), f"-seed={rep}", f"-max_total_time={budget}",
                    f"-runs={runs}",
                    "-print_final_stats=1", f"-artifact_prefix={work / 'artifacts'}/"]

@@ -56,11 +56,11 @@ def peak_rss_mib() -> float:
 
 def simulator_child(repeat: int) -> None:
     """Runs every seed `repeat` times without instrumentation; prints JSON."""
-    from raftfuzz.harness import Harness
-    from raftfuzz.raft import RaftNode
-    from raftfuzz.schedule import encode
-    from raftfuzz.seeds import seed_schedules
-    from raftfuzz.settings import Settings
+    from raftfuzz.run.harness import Harness
+    from raftfuzz.node.raft import RaftNode
+    from raftfuzz.schedule.codec import encode
+    from raftfuzz.schedule.seeds import seed_schedules
+    from raftfuzz.run.settings import Settings
 
     inputs = [encode(schedule) for schedule in seed_schedules().values()] * repeat
     harness = Harness.from_settings(RaftNode, Settings.load())  # RAFTFUZZ_CORE from the parent
@@ -102,10 +102,10 @@ def fuzz_child(time_checkers: bool) -> None:
     simulated time, the wall time and, if asked, the time spent in checkers,
     into the file named by BENCH_FUZZ_PROBE."""
     from raftfuzz import atheris_main
-    from raftfuzz.checkers import SafetyChecker
-    from raftfuzz.harness import Harness
-    from raftfuzz.linearizability import LinearizabilityChecker
-    from raftfuzz.liveness import LivenessChecker
+    from raftfuzz.checks.safety import SafetyChecker
+    from raftfuzz.run.harness import Harness
+    from raftfuzz.checks.linearizability import LinearizabilityChecker
+    from raftfuzz.checks.liveness import LivenessChecker
 
     totals = {"executions": 0, "simulated_us": 0, "execute_ns": 0, "first_started_ns": None,
               "last_ended_ns": None, "wrapper_cost_ns": 0.0}
@@ -113,7 +113,7 @@ def fuzz_child(time_checkers: bool) -> None:
         totals[group] = totals[group + "_calls"] = 0
     if time_checkers:
         totals["wrapper_cost_ns"] = _wrapper_cost_ns()
-        # Every handler the checkers hand the simulator (raftfuzz.checking),
+        # Every handler the checkers hand the simulator (raftfuzz.checks.protocol),
         # and their finish; none of them calls another.
         for name in ("check_node", "check_ready", "node_stopped"):
             setattr(SafetyChecker, name, _timed(getattr(SafetyChecker, name), totals, "safety"))

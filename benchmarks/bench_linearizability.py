@@ -24,8 +24,8 @@ import time
 # Run from a checkout without installing: the package sits one level up.
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from raftfuzz.client import Operation  # noqa: E402
-from raftfuzz.linearizability import apply_operation, check_history  # noqa: E402
+from raftfuzz.sim.clients import Operation  # noqa: E402
+from raftfuzz.checks.linearizability import apply_operation, check_history  # noqa: E402
 
 CLIENTS = 3
 SIZES = (100, 300, 1000)

@@ -4,7 +4,7 @@
 
 For each mix (how often a structural mutation is a fresh random schedule,
 and the relative weights of the structural operations; see
-``raftfuzz/schedule_mutator.py``), every bug gets the same number of
+``src/raftfuzz/schedule/mutator.py``), every bug gets the same number of
 mutations, each of a committed seed drawn at random (fixed seed, so every
 mix mutates the same seeds in the same order), and each mutated input runs
 once on the bug's node class. Reported per mix and bug: violations per 100
@@ -27,10 +27,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from raftfuzz import schedule_mutator  # noqa: E402
-from raftfuzz.mutants import CATALOGUE, DEEP  # noqa: E402
-from raftfuzz.schedule import decode  # noqa: E402
-from raftfuzz.simulator import Simulation  # noqa: E402
+from raftfuzz.schedule import mutator as schedule_mutator  # noqa: E402
+from raftfuzz.node.mutants import CATALOGUE, DEEP  # noqa: E402
+from raftfuzz.schedule.codec import decode  # noqa: E402
+from raftfuzz.sim.simulation import Simulation  # noqa: E402
 
 BASE = dict(FRESH=32, knob=1, network=1, seed=1, insert=1, delete=1, undo=1, steer=1, field=1)
 MIXES = {

@@ -78,9 +78,9 @@ def tree_cpu_seconds(root: int) -> float:
 def random_worker(arguments) -> int:
     import random
 
-    from raftfuzz.harness import Harness
-    from raftfuzz.schedule import random_input
-    from raftfuzz.target import load_target
+    from raftfuzz.run.harness import Harness
+    from raftfuzz.schedule.codec import random_input
+    from raftfuzz.run.target import load_target
 
     out = Path(arguments.out)
     artifacts = out / "random" / "artifacts"
@@ -207,7 +207,7 @@ def random_input_at(worker: int, run: int) -> bytes:
     """The input random worker ``worker`` ran as its ``run``-th (from 1)."""
     import random
 
-    from raftfuzz.schedule import random_input
+    from raftfuzz.schedule.codec import random_input
 
     generator = random.Random(worker)
     for _ in range(run - 1):
@@ -236,8 +236,8 @@ def report(arguments) -> int:
     """Triages each mode's findings in the order they were found until every
     bug id has been seen (a finding counts for bug k when exactly patch k
     removes its violation), and prints the table."""
-    from raftfuzz.harness import Harness
-    from raftfuzz.target import load_target
+    from raftfuzz.run.harness import Harness
+    from raftfuzz.run.target import load_target
     from raftfuzz.targets.pysyncobj_fixes import BUG_IDS, triage
 
     out = Path(arguments.out)

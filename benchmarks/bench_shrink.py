@@ -4,7 +4,7 @@
     python benchmarks/bench_shrink.py run DIR [--seconds 60] [--out results.jsonl]
     python benchmarks/bench_shrink.py table RESULTS.jsonl...                  # one table of several runs
 
-``generate`` runs random mode on every mutant of ``raftfuzz.mutants.CATALOGUE``
+``generate`` runs random mode on every mutant of ``raftfuzz.node.mutants.CATALOGUE``
 (seed 1, until the first violation or the budget) and leaves each crash
 report in ``DIR/<mutant>/``. ``run`` shrinks every report under DIR, replays
 each shrunk report in a fresh ``raftfuzz replay`` process on both cores and
@@ -28,10 +28,10 @@ sys.path.insert(0, str(REPO))
 
 
 def generate(directory: Path, seconds: float, seed: int, mutants: list[str]) -> None:
-    from raftfuzz.mutants import CATALOGUE
+    from raftfuzz.node.mutants import CATALOGUE
 
     for mutant in mutants or CATALOGUE:
-        subprocess.run([sys.executable, "-m", "raftfuzz", "random", "--target", f"raftfuzz.mutants:{mutant}",
+        subprocess.run([sys.executable, "-m", "raftfuzz", "random", "--target", f"raftfuzz.node.mutants:{mutant}",
                         "--seconds", str(seconds), "--seed", str(seed), "--stop-on-violation", "--quiet",
                         "--artifacts", str(directory / mutant)], cwd=REPO, check=False)
 
@@ -42,9 +42,9 @@ def _cpu() -> float:
 
 
 def run(directory: Path, seconds: float, out: Path) -> None:
-    from raftfuzz.replay import report_run
-    from raftfuzz.settings import Settings
-    from raftfuzz.shrink import Shrinker, shrunk_report, write_shrunk
+    from raftfuzz.run.replay import report_run
+    from raftfuzz.run.settings import Settings
+    from raftfuzz.findings.shrink import Shrinker, shrunk_report, write_shrunk
 
     rows = []
     shrunk_directory = out.parent / (out.stem + "-reports")

@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.storage.emulator import Emulator  # noqa: E402
 
-TARGET = "raftfuzz.raft:RaftNode"
+TARGET = "raftfuzz.node.raft:RaftNode"
 
 
 def write_corpus(directory: Path, entries: int) -> None:
@@ -57,9 +57,9 @@ def main() -> None:
                   f"{'list s':>7} {'re-push s':>9}")
             for workers in [int(value) for value in arguments.workers.split(",")]:
                 os.environ.update(emulator.environment("bench", prefix=f"threads-{workers}"))
-                from raftfuzz.corpus_sync import CorpusSync
-                from raftfuzz.settings import Settings
-                from raftfuzz.stores import configured_store
+                from raftfuzz.store.corpus import CorpusSync
+                from raftfuzz.run.settings import Settings
+                from raftfuzz.store.configured import configured_store
 
                 store = configured_store(Settings.load())
                 pusher = CorpusSync(store, TARGET, workers=workers)

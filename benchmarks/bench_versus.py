@@ -49,8 +49,8 @@ try:
     from raftfuzz.run.harness import Harness
     from raftfuzz.node.raft import RaftNode
 except ImportError:
-    from raftfuzz.harness import Harness
-    from raftfuzz.raft import RaftNode
+    from raftfuzz.run.harness import Harness
+    from raftfuzz.node.raft import RaftNode
 harness = Harness.from_settings(RaftNode)
 steps = simulated_us = 0
 for name in sys.argv[1:]:

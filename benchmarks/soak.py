@@ -23,7 +23,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--executions", type=int, default=100_000)
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--target", default="raftfuzz.raft:RaftNode")
+    parser.add_argument("--target", default="raftfuzz.node.raft:RaftNode")
     parser.add_argument("--workdir", type=Path, default=None, help="keep logs and corpus here")
     arguments = parser.parse_args()
 

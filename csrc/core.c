@@ -1,6 +1,6 @@
 /*
  * The simulation core in C. docs/core.md is the contract, and
- * raftfuzz/core_python.py is a line-by-line twin: any change here must be made
+ * src/raftfuzz/core/twin.py is a line-by-line twin: any change here must be made
  * there too, or the differential test fails.
  *
  * Why C: one cffi crossing costs about as much as a Python call, so the core

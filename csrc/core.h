@@ -1,7 +1,7 @@
 /*
  * The simulation core of raftfuzz: event queue, RNG, network model and node
  * timers, behind one opaque struct. docs/core.md is the contract; this C
- * implementation and raftfuzz/core_python.py must give identical results.
+ * implementation and src/raftfuzz/core/twin.py must give identical results.
  *
  * Every value that crosses the boundary is a 64-bit integer. Functions that
  * can reject their arguments return an int: 0 (or a count) on success, a

@@ -4,8 +4,8 @@ tests/test_hostile_input.py: every one must end as a finding with a report
 
 import sys
 
-from raftfuzz.node_interface import NODE_ATTRIBUTES, NODE_METHODS
-from raftfuzz.raft import RaftNode
+from raftfuzz.node.interface import NODE_ATTRIBUTES, NODE_METHODS
+from raftfuzz.node.raft import RaftNode
 
 
 class ConstructorRaises(RaftNode):
@@ -97,6 +97,6 @@ def _lacking(member: str) -> type:
 
 
 # Lacks_tick, Lacks_log_start, Lacks_commit_index, ...: one per member of
-# raftfuzz.node_interface.Node, each refused when it loads.
+# raftfuzz.node.interface.Node, each refused when it loads.
 LACKING = {member: _lacking(member) for member in NODE_METHODS + NODE_ATTRIBUTES}
 globals().update({cls.__name__: cls for cls in LACKING.values()})

@@ -21,12 +21,12 @@ def run_cli(*arguments, env=None, cwd=None, timeout=300):
 @pytest.fixture(scope="session")
 def crash_report(tmp_path_factory):
     """A real crash: the first random input on which a planted bug is caught."""
-    from raftfuzz.harness import Harness
-    from raftfuzz.random_mode import random_input
-    from raftfuzz.mutants import VoteWithoutLogCheck
+    from raftfuzz.run.harness import Harness
+    from raftfuzz.run.random_mode import random_input
+    from raftfuzz.node.mutants import VoteWithoutLogCheck
 
     directory = tmp_path_factory.mktemp("artifacts")
-    harness = Harness.from_settings(VoteWithoutLogCheck, target="raftfuzz.mutants:VoteWithoutLogCheck",
+    harness = Harness.from_settings(VoteWithoutLogCheck, target="raftfuzz.node.mutants:VoteWithoutLogCheck",
                                     artifacts=str(directory))
     generator = random.Random(0)
     for _ in range(500):

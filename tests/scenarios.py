@@ -1,9 +1,9 @@
 """Helpers for scenario tests: build a schedule from a few readable faults and
 run it to the end on the reference node (or a variant)."""
 
-from raftfuzz.raft import RaftNode
-from raftfuzz.schedule import FaultEvent, Schedule
-from raftfuzz.simulator import Simulation
+from raftfuzz.node.raft import RaftNode
+from raftfuzz.schedule.codec import FaultEvent, Schedule
+from raftfuzz.sim.simulation import Simulation
 
 
 def schedule(*events, **knobs) -> Schedule:

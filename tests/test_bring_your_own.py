@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from raftfuzz.outcome import Outcome
+from raftfuzz.run.outcome import Outcome
 from tests.conftest import REPO, run_cli
 
 TARGET = "group_commit_raft:GroupCommitNode"

@@ -12,8 +12,8 @@ import shutil
 
 import pytest
 
-from raftfuzz.mutants import CATALOGUE
-from raftfuzz.outcome import Outcome
+from raftfuzz.node.mutants import CATALOGUE
+from raftfuzz.run.outcome import Outcome
 from tests.conftest import REPO, run_cli
 
 BUDGET_SECONDS = 400
@@ -26,7 +26,7 @@ def test_atheris_finds_the_planted_bug_and_the_crash_replays(mutant, tmp_path):
     shutil.copytree(REPO / "corpus", seeds)
     (tmp_path / "work").mkdir()
     artifacts = tmp_path / "artifacts"
-    target = f"raftfuzz.mutants:{mutant}"
+    target = f"raftfuzz.node.mutants:{mutant}"
     fuzz = run_cli("raftfuzz.atheris_main", f"--target={target}", str(tmp_path / "work"), str(seeds),
                    f"-max_total_time={BUDGET_SECONDS}", "-seed=1", f"-artifact_prefix={artifacts}/",
                    timeout=BUDGET_SECONDS + 120)

@@ -3,11 +3,11 @@ situations that look alike but are legal."""
 
 import pytest
 
-from raftfuzz import checkers
-from raftfuzz.checkers import SafetyChecker
-from raftfuzz.messages import Command, Entry
-from raftfuzz.node_interface import Ready, Role
-from raftfuzz.violations import SafetyViolation
+from raftfuzz.checks import safety as checkers
+from raftfuzz.checks.safety import SafetyChecker
+from raftfuzz.node.messages import Command, Entry
+from raftfuzz.node.interface import Ready, Role
+from raftfuzz.checks.violations import SafetyViolation
 
 
 class FakeNode:
@@ -120,7 +120,7 @@ def test_applying_different_entries_at_one_index_breaks_state_machine_safety():
 
 
 def test_granting_two_candidates_in_one_term_breaks_single_vote_per_term():
-    from raftfuzz.messages import RequestVoteResponse
+    from raftfuzz.node.messages import RequestVoteResponse
 
     checker = SafetyChecker()
     checker.check_ready(FakeNode(0), Ready(messages=[RequestVoteResponse(0, 1, 5, True)]))
@@ -132,10 +132,10 @@ def test_granting_two_candidates_in_one_term_breaks_single_vote_per_term():
 
 
 def test_an_exception_inside_the_node_is_a_node_panic_finding_named_by_type_and_line():
-    from raftfuzz.raft import RaftNode
-    from raftfuzz.report import signature
-    from raftfuzz.schedule import Schedule
-    from raftfuzz.simulator import Simulation
+    from raftfuzz.node.raft import RaftNode
+    from raftfuzz.run.report import signature
+    from raftfuzz.schedule.codec import Schedule
+    from raftfuzz.sim.simulation import Simulation
 
     class PanicsOnTenthTick(RaftNode):
         def tick(self):

@@ -1,14 +1,14 @@
-"""The checker protocol and the run's phases (raftfuzz.checking): a run hands
+"""The checker protocol and the run's phases (raftfuzz.checks.protocol): a run hands
 each checker what it subscribed to and nothing else, moves through its
 phases in order, and a checker's verdict or violation ends up in the result
 as the built-in checkers' do."""
 
-from raftfuzz.checkers import SafetyChecker
-from raftfuzz.checking import Handoff, Phase
-from raftfuzz.raft import RaftNode
-from raftfuzz.schedule import Verb
-from raftfuzz.simulator import CHECKERS, Simulation
-from raftfuzz.violations import SafetyViolation
+from raftfuzz.checks.safety import SafetyChecker
+from raftfuzz.checks.protocol import Handoff, Phase
+from raftfuzz.node.raft import RaftNode
+from raftfuzz.schedule.codec import Verb
+from raftfuzz.sim.simulation import CHECKERS, Simulation
+from raftfuzz.checks.violations import SafetyViolation
 from tests.scenarios import schedule
 
 FAST_NETWORK = dict(election_timeout_ticks=10, heartbeat_ticks=2, latency_min_us=2_000, latency_max_us=4_000)

@@ -9,8 +9,8 @@ import collections
 
 import pytest
 
-from raftfuzz import core
-from raftfuzz.core import (
+from raftfuzz.core import contract as core
+from raftfuzz.core.contract import (
     BATCH_CAPACITY,
     HELD_CAPACITY,
     INBOX_CAPACITY,
@@ -26,10 +26,10 @@ from raftfuzz.core import (
     QUEUE_CAPACITY,
     TIME_MAX,
 )
-from raftfuzz.core_python import PythonCore
+from raftfuzz.core.twin import PythonCore
 
 try:
-    from raftfuzz.core_c import CCore
+    from raftfuzz.core.binding import CCore
 except ImportError:
     CCore = None
 
@@ -69,8 +69,8 @@ def drain(instance, end_time=FOREVER):
 def test_constants_match_the_c_header():
     if CCore is None:
         pytest.skip("C core not built")
-    from raftfuzz import core_constants
-    from raftfuzz._core import lib
+    from raftfuzz.core import constants as core_constants
+    from raftfuzz.core._native import lib
 
     names = [
         "KIND_TICK",

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from raftfuzz.core_constants import (
+from raftfuzz.core.constants import (
     INT64_MAX,
     INT64_MIN,
     KIND_BARRIER_MIN,
@@ -27,7 +27,7 @@ from raftfuzz.core_constants import (
     NODE_UP,
     TIME_MAX,
 )
-from raftfuzz.core_python import PythonCore
+from raftfuzz.core.twin import PythonCore
 from tests.test_core import CORES, CCore
 
 needs_c_core = pytest.mark.skipif(CCore is None, reason="C core not built (pip install -e .)")

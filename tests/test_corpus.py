@@ -1,7 +1,7 @@
-"""The committed seed corpus is exactly what raftfuzz.seeds writes, so a
+"""The committed seed corpus is exactly what raftfuzz.schedule.seeds writes, so a
 format change cannot leave stale seeds behind."""
 
-from raftfuzz.seeds import seed_schedules, write_seed_corpus
+from raftfuzz.schedule.seeds import seed_schedules, write_seed_corpus
 from tests.conftest import REPO
 
 
@@ -17,6 +17,6 @@ def test_seed_corpus_is_diverse():
     assert {"figure-8", "partition-heal-churn", "crash-restart-storm"} <= set(seeds)
     assert len({schedule.node_count for schedule in seeds.values()}) >= 3
     verbs = {event.verb for schedule in seeds.values() for event in schedule.events}
-    from raftfuzz.schedule import Verb
+    from raftfuzz.schedule.codec import Verb
 
     assert verbs == set(Verb)

@@ -1,4 +1,4 @@
-"""Each deeper planted bug (raftfuzz.mutants.DEEP) is reachable: a committed
+"""Each deeper planted bug (raftfuzz.node.mutants.DEEP) is reachable: a committed
 schedule triggers it, and the same schedule leaves the reference node
 silent, so the violation is the planted bug's and not a checker's.
 
@@ -14,10 +14,10 @@ finds these bugs on its own is measured by benchmarks/bench_bugs.py
 
 import pytest
 
-from raftfuzz.mutants import CATALOGUE, DEEP
-from raftfuzz.raft import RaftNode
-from raftfuzz.schedule import decode
-from raftfuzz.simulator import Simulation
+from raftfuzz.node.mutants import CATALOGUE, DEEP
+from raftfuzz.node.raft import RaftNode
+from raftfuzz.schedule.codec import decode
+from raftfuzz.sim.simulation import Simulation
 from tests.conftest import REPO
 
 DATA = REPO / "tests" / "data" / "deep"

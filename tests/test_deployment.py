@@ -196,7 +196,7 @@ def test_reproduce_the_committed_crash(tmp_path):
 
 def test_fuzz_without_a_bucket_keeps_crashes_locally_and_says_so_once(tmp_path):
     result = run_cli("raftfuzz.container", env={"FUZZ_SECONDS": "3", "JOB_COMPLETION_INDEX": "7",
-                                                "RAFTFUZZ_TARGET": "raftfuzz.mutants:VoteWithoutLogCheck"},
+                                                "RAFTFUZZ_TARGET": "raftfuzz.node.mutants:VoteWithoutLogCheck"},
                      cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stderr.count("no BUCKET_NAME set") == 1, result.stderr[-3000:]

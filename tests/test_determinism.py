@@ -9,18 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from raftfuzz import core
+from raftfuzz.core import contract as core
 
 REPO = Path(__file__).resolve().parents[1]
 
 HASH_EVERY_INPUT = r"""
 import json, random, sys
-from raftfuzz.harness import Harness
-from raftfuzz.raft import RaftNode
-from raftfuzz.random_mode import random_input
-from raftfuzz.seeds import seed_schedules
-from raftfuzz.schedule import encode
-from raftfuzz.settings import Settings
+from raftfuzz.run.harness import Harness
+from raftfuzz.node.raft import RaftNode
+from raftfuzz.run.random_mode import random_input
+from raftfuzz.schedule.seeds import seed_schedules
+from raftfuzz.schedule.codec import encode
+from raftfuzz.run.settings import Settings
 inputs = [encode(s) for s in seed_schedules().values()]
 generator = random.Random(99)
 inputs += [random_input(generator) for _ in range(10)]
@@ -56,10 +56,10 @@ def test_same_trace_hashes_across_processes_cores_and_hash_seeds():
 
 
 def test_same_input_twice_in_one_process_gives_the_same_hash():
-    from raftfuzz.harness import Harness
-    from raftfuzz.raft import RaftNode
-    from raftfuzz.schedule import encode
-    from raftfuzz.seeds import seed_schedules
+    from raftfuzz.run.harness import Harness
+    from raftfuzz.node.raft import RaftNode
+    from raftfuzz.schedule.codec import encode
+    from raftfuzz.schedule.seeds import seed_schedules
 
     harness = Harness.from_settings(RaftNode, max_steps=2000)
     data = encode(seed_schedules()["crash-restart-storm"])

@@ -15,12 +15,12 @@ import shutil
 
 import pytest
 
-from raftfuzz.mutants import CATALOGUE
-from raftfuzz.raft import RaftNode
-from raftfuzz.run_record import RecordingSimulation
-from raftfuzz.schedule import decode, random_input
-from raftfuzz.simulator import Simulation
-from raftfuzz.outcome import Outcome
+from raftfuzz.node.mutants import CATALOGUE
+from raftfuzz.node.raft import RaftNode
+from raftfuzz.findings.run_record import RecordingSimulation
+from raftfuzz.schedule.codec import decode, random_input
+from raftfuzz.sim.simulation import Simulation
+from raftfuzz.run.outcome import Outcome
 from tests.conftest import REPO, run_cli
 
 FIGURE8 = REPO / "docs" / "explain" / "figure8.crash.json"
@@ -188,10 +188,10 @@ def test_a_linearizability_page_highlights_the_sub_history(browser, tmp_path):
 def long_run_report(tmp_path_factory):
     """A finding at the end of a full 5,000-step run (a stale read, found by
     the linearizability check after the last step), unshrunk."""
-    from raftfuzz.harness import Harness
+    from raftfuzz.run.harness import Harness
 
     harness = Harness.from_settings(CATALOGUE["StaleReadWithoutReadIndex"],
-                                    target="raftfuzz.mutants:StaleReadWithoutReadIndex",
+                                    target="raftfuzz.node.mutants:StaleReadWithoutReadIndex",
                                     artifacts=str(tmp_path_factory.mktemp("long")))
     generator = random.Random(0)
     for _ in range(200):

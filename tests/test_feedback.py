@@ -1,4 +1,4 @@
-"""Cluster-state feedback (raftfuzz.feedback, docs/feedback.md).
+"""Cluster-state feedback (raftfuzz.checks.feedback, docs/feedback.md).
 
 - The C core and the Python core emit the same feature indexes, bit for bit:
   on random record streams and state changes (hypothesis), and over whole
@@ -22,9 +22,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from raftfuzz import core as core_module
-from raftfuzz import feedback
-from raftfuzz.core_constants import (
+from raftfuzz.core import contract as core_module
+from raftfuzz.checks import feedback
+from raftfuzz.core.constants import (
     FEEDBACK_COUNTERS,
     FEEDBACK_EVENT_KIND,
     FEEDBACK_ONCE,
@@ -40,13 +40,13 @@ from raftfuzz.core_constants import (
     NODE_PAUSED,
     NODE_UP,
 )
-from raftfuzz.core_python import PythonCore
-from raftfuzz.raft import RaftNode
-from raftfuzz.random_mode import random_input
-from raftfuzz.schedule import decode, encode
-from raftfuzz.seeds import seed_schedules
-from raftfuzz.settings import Settings, SettingsError, state_feature_mask
-from raftfuzz.simulator import KIND_FAULT, Simulation
+from raftfuzz.core.twin import PythonCore
+from raftfuzz.node.raft import RaftNode
+from raftfuzz.run.random_mode import random_input
+from raftfuzz.schedule.codec import decode, encode
+from raftfuzz.schedule.seeds import seed_schedules
+from raftfuzz.run.settings import Settings, SettingsError, state_feature_mask
+from raftfuzz.sim.simulation import KIND_FAULT, Simulation
 from tests.conftest import REPO, run_cli
 from tests.test_core import CCore
 
@@ -176,11 +176,11 @@ def test_whole_runs_give_the_same_features_on_both_cores(monkeypatch):
 
 FEATURES_OF_SEEDS = r"""
 import hashlib, json, os
-from raftfuzz import core as core_module
-from raftfuzz.raft import RaftNode
-from raftfuzz.schedule import decode, encode
-from raftfuzz.seeds import seed_schedules
-from raftfuzz.simulator import Simulation
+from raftfuzz.core import contract as core_module
+from raftfuzz.node.raft import RaftNode
+from raftfuzz.schedule.codec import decode, encode
+from raftfuzz.schedule.seeds import seed_schedules
+from raftfuzz.sim.simulation import Simulation
 digest = hashlib.sha256()
 make_core = core_module.make_core
 def recording_make_core(*arguments):
@@ -226,8 +226,8 @@ def test_trace_hashes_are_the_same_with_feedback_on_and_off(monkeypatch, core_na
 
 
 def test_findings_are_the_same_with_feedback_on_and_off(crash_report):
-    from raftfuzz.mutants import VoteWithoutLogCheck
-    from raftfuzz.report import load_report
+    from raftfuzz.node.mutants import VoteWithoutLogCheck
+    from raftfuzz.run.report import load_report
 
     path, expected = crash_report
     data, report = load_report(path)
@@ -329,13 +329,13 @@ def test_python_core_feeds_the_same_mechanism_through_atheris(tmp_path):
 RESET_PROBE = r"""
 import sys
 import atheris
-from raftfuzz import feedback
-from raftfuzz.core_c import feedback_counter_sum
-from raftfuzz.harness import Harness
-from raftfuzz.raft import RaftNode
-from raftfuzz.schedule import encode
-from raftfuzz.seeds import seed_schedules
-from raftfuzz.settings import Settings
+from raftfuzz.checks import feedback
+from raftfuzz.core.binding import feedback_counter_sum
+from raftfuzz.run.harness import Harness
+from raftfuzz.node.raft import RaftNode
+from raftfuzz.schedule.codec import encode
+from raftfuzz.schedule.seeds import seed_schedules
+from raftfuzz.run.settings import Settings
 
 harness = Harness.from_settings(RaftNode, max_steps=800, core="c")
 seen = []

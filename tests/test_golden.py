@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from raftfuzz.raft import RaftNode
-from raftfuzz.seeds import seed_schedules
-from raftfuzz.simulator import Simulation
+from raftfuzz.node.raft import RaftNode
+from raftfuzz.schedule.seeds import seed_schedules
+from raftfuzz.sim.simulation import Simulation
 from tests.conftest import REPO
 
 GOLDEN = REPO / "tests" / "golden"

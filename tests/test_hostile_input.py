@@ -28,12 +28,12 @@ from pathlib import Path
 
 import pytest
 
-from raftfuzz.outcome import Outcome
-from raftfuzz.target import TargetError, load_target
+from raftfuzz.run.outcome import Outcome
+from raftfuzz.run.target import TargetError, load_target
 from tests.broken_targets import LACKING
 from tests.conftest import REPO, run_cli
 
-MUTANT = "raftfuzz.mutants:VoteWithoutLogCheck"
+MUTANT = "raftfuzz.node.mutants:VoteWithoutLogCheck"
 PLANT = 'open("PWNED", "w").write("ran")\n'
 
 
@@ -97,7 +97,7 @@ UNTRUSTED_TARGETS = [
     "evilmod.sub:Node",
     "raftfuzz.__main__:Node",       # inside the package, but not a public module (it runs the CLI)
     "raftfuzz.no_such_module:Node",
-    "raftfuzz.mutants.evilmod:Node",
+    "raftfuzz.node.mutants.evilmod:Node",
     "os:system",                    # importable, harmless, still not a target raftfuzz ships
     "../evilmod:Node",
     "evilmod",
@@ -154,8 +154,8 @@ def test_the_working_directory_cannot_shadow_what_a_shipped_target_imports(plant
     target is imported without it, so a planted module named like one the
     target imports (here dataclasses, made to be looked up again) is not run."""
     (planted / "dataclasses.py").write_text(PLANT)
-    script = ("import os, sys; sys.path.insert(0, os.getcwd()); from raftfuzz.target import load_target; "
-              "[sys.modules.pop(name, None) for name in ('dataclasses', 'raftfuzz.mutants')]; "
+    script = ("import os, sys; sys.path.insert(0, os.getcwd()); from raftfuzz.run.target import load_target; "
+              "[sys.modules.pop(name, None) for name in ('dataclasses', 'raftfuzz.node.mutants')]; "
               f"load_target({MUTANT!r}); print('loaded')")
     completed = subprocess.run([sys.executable, "-c", script], cwd=planted, capture_output=True, text=True,
                                env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=120)
@@ -275,8 +275,8 @@ def test_an_unwritable_corpus_directory_is_refused_before_fuzzing(read_only_dire
 
 
 def test_a_report_that_cannot_be_written_leaves_its_input_on_stderr(crash_report, read_only_directory, capsys):
-    from raftfuzz.harness import Harness
-    from raftfuzz.mutants import VoteWithoutLogCheck
+    from raftfuzz.run.harness import Harness
+    from raftfuzz.node.mutants import VoteWithoutLogCheck
 
     report = json.loads(crash_report[0].read_text())
     data = base64.b64decode(report["input"]["base64"])
@@ -343,9 +343,9 @@ def test_the_container_rebuilds_a_raw_crash_left_without_a_report(crash_report, 
 
 
 def test_the_supervisor_rebuilds_a_raw_crash_left_without_a_report(crash_report, tmp_path, monkeypatch):
-    from raftfuzz.fuzz_supervisor import Supervisor
-    from raftfuzz.settings import Settings
-    from raftfuzz.storage import LocalStore
+    from raftfuzz.store.supervisor import Supervisor
+    from raftfuzz.run.settings import Settings
+    from raftfuzz.store.objects import LocalStore
 
     raw = _raw_only(tmp_path / "spool", crash_report[0].with_suffix("").read_bytes())
     (tmp_path / "store").mkdir()
@@ -453,7 +453,7 @@ def test_decode_reads_the_input_a_report_carries(crash_report):
     completed = run_cli("raftfuzz", "decode", str(crash_report[0]))
     assert completed.returncode == 0, completed.stderr
     printed = json.loads(completed.stdout)
-    legend = printed.pop("verbs")  # what each verb used does (raftfuzz.fault_verbs)
+    legend = printed.pop("verbs")  # what each verb used does (raftfuzz.schedule.verbs)
     assert printed == json.loads(crash_report[0].read_text())["schedule"]
     assert set(legend) == {event.split()[1] for event in printed["events"]}
 
@@ -509,8 +509,8 @@ def test_the_readme_lists_every_exit_code_a_user_can_see():
 def test_two_node_panics_of_one_target_keep_apart_by_exception_and_line():
     """The signature holds the facts' values, not their names, so two bugs in
     one target are two signatures in the bucket, not one."""
-    from raftfuzz.report import signature
-    from raftfuzz.violations import node_panic
+    from raftfuzz.run.report import signature
+    from raftfuzz.checks.violations import node_panic
 
     def panic(error):
         try:

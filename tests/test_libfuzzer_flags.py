@@ -37,7 +37,7 @@ def test_fork_mode_runs_child_jobs(tmp_path):
 
 def test_minimize_crash_reruns_the_crash_in_children(crash_report, tmp_path):
     path, _ = crash_report
-    completed = run_cli("raftfuzz.atheris_main", "--target=raftfuzz.mutants:VoteWithoutLogCheck",
+    completed = run_cli("raftfuzz.atheris_main", "--target=raftfuzz.node.mutants:VoteWithoutLogCheck",
                         "-minimize_crash=1", "-runs=20", f"-artifact_prefix={tmp_path}/",
                         str(path.with_suffix("")), cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr[-2000:]

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from raftfuzz.client import Operation
-from raftfuzz.linearizability import (
+from raftfuzz.sim.clients import Operation
+from raftfuzz.checks.linearizability import (
     DEFAULT_BUDGET,
     OK,
     PROPERTY_NAME,
@@ -28,7 +28,7 @@ from raftfuzz.linearizability import (
     check_history,
     format_operation,
 )
-from raftfuzz.violations import SafetyViolation
+from raftfuzz.checks.violations import SafetyViolation
 
 # Operations are written in milliseconds here for readability; histories
 # store microseconds.
@@ -572,8 +572,8 @@ def test_same_input_same_result_whatever_the_input_order():
 
 
 DETERMINISM_SCRIPT = """
-from raftfuzz.client import Operation
-from raftfuzz.linearizability import check_history
+from raftfuzz.sim.clients import Operation
+from raftfuzz.checks.linearizability import check_history
 history = [Operation(c, s, "append", f"k{(c * s) % 3}", f"c{c}.{s}", 10 * s + c, 10 * s + c + 15)
            for c in range(1, 4) for s in range(1, 30)]
 history.append(Operation(9, 1, "get", "k1", None, 1000, 1010, "c1.1,c1.1"))

@@ -1,11 +1,11 @@
 """The liveness checks fire on clusters that stop making progress, and stay
 silent on the reference node under the same schedules."""
 
-from raftfuzz.liveness import LEADER_STEP_DOWN, PROGRESS_AFTER_HEAL, progress_checkable
-from raftfuzz.raft import RaftNode
-from raftfuzz.schedule import Verb
-from raftfuzz.violations import LivenessViolation
-from raftfuzz.mutants import LeaderNeverStepsDown
+from raftfuzz.checks.liveness import LEADER_STEP_DOWN, PROGRESS_AFTER_HEAL, progress_checkable
+from raftfuzz.node.raft import RaftNode
+from raftfuzz.schedule.codec import Verb
+from raftfuzz.checks.violations import LivenessViolation
+from raftfuzz.node.mutants import LeaderNeverStepsDown
 from tests.scenarios import run, schedule
 
 

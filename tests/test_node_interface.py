@@ -1,14 +1,14 @@
-"""raftfuzz.node_interface.Node lists exactly what the driver, the checkers
+"""raftfuzz.node.interface.Node lists exactly what the driver, the checkers
 and the state feedback use of a node: a run over schedules that exercise
 crashes, restarts, campaigns, CheckQuorum and snapshots reads no other
 member, and every member is read."""
 
 from dataclasses import replace
 
-from raftfuzz.node_interface import NODE_ATTRIBUTES, NODE_METHODS
-from raftfuzz.raft import RaftNode
-from raftfuzz.seeds import seed_schedules
-from raftfuzz.simulator import Simulation
+from raftfuzz.node.interface import NODE_ATTRIBUTES, NODE_METHODS
+from raftfuzz.node.raft import RaftNode
+from raftfuzz.schedule.seeds import seed_schedules
+from raftfuzz.sim.simulation import Simulation
 
 
 def recording_target(used: set):

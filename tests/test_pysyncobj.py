@@ -14,8 +14,8 @@ import sys
 
 import pytest
 
-from raftfuzz import core
-from raftfuzz.outcome import Outcome
+from raftfuzz.core import contract as core
+from raftfuzz.run.outcome import Outcome
 from tests.conftest import REPO, run_cli
 
 pytest.importorskip("pysyncobj")
@@ -27,8 +27,8 @@ SEEDS = REPO / "corpora" / "pysyncobj"
 
 def quiet_seed(tmp_path):
     """A seed directory holding one seed PySyncObj runs without a violation."""
-    from raftfuzz.schedule import encode
-    from raftfuzz.seeds import pysyncobj_seed_schedules
+    from raftfuzz.schedule.codec import encode
+    from raftfuzz.schedule.seeds import pysyncobj_seed_schedules
 
     directory = tmp_path / "seeds"
     directory.mkdir()
@@ -39,10 +39,10 @@ def quiet_seed(tmp_path):
 # ---------------------------------------------------------------- the target
 
 def test_a_clean_run_replicates_client_writes_through_pysyncobj():
-    from raftfuzz.harness import Harness
-    from raftfuzz.schedule import encode
-    from raftfuzz.seeds import pysyncobj_seed_schedules
-    from raftfuzz.target import load_target
+    from raftfuzz.run.harness import Harness
+    from raftfuzz.schedule.codec import encode
+    from raftfuzz.schedule.seeds import pysyncobj_seed_schedules
+    from raftfuzz.run.target import load_target
 
     harness = Harness.from_settings(load_target(TARGET), target=TARGET)
     _, result = harness.execute(encode(pysyncobj_seed_schedules()["pso-quiet-3"]))
@@ -56,7 +56,7 @@ def test_a_missing_private_name_is_one_line_naming_it(monkeypatch):
     from pysyncobj.syncobj import SyncObj
 
     import raftfuzz.targets.pysyncobj as adapter
-    from raftfuzz.target import TargetError
+    from raftfuzz.run.target import TargetError
 
     monkeypatch.delattr(SyncObj, "_SyncObj__generateRaftTimeout")
     with pytest.raises(TargetError) as raised:
@@ -90,10 +90,10 @@ def test_no_wall_clock_or_global_random_reaches_pysyncobj(monkeypatch):
             "pysyncobj.dns_resolver"} <= set(clocks)
     assert set(clocks.values()) == {adapter._simulated_time}
     assert pysyncobj.syncobj.createJournal is adapter._create_journal
-    from raftfuzz.harness import Harness
-    from raftfuzz.schedule import encode
-    from raftfuzz.seeds import pysyncobj_seed_schedules
-    from raftfuzz.target import load_target
+    from raftfuzz.run.harness import Harness
+    from raftfuzz.schedule.codec import encode
+    from raftfuzz.schedule.seeds import pysyncobj_seed_schedules
+    from raftfuzz.run.target import load_target
 
     def forbidden(*args, **kwargs):
         raise AssertionError("wall clock or global randomness used")
@@ -108,11 +108,11 @@ def test_no_wall_clock_or_global_random_reaches_pysyncobj(monkeypatch):
 
 
 def test_committed_pysyncobj_seeds_are_what_the_seed_script_writes(tmp_path):
-    from raftfuzz.seeds import pysyncobj_seed_schedules, write_seed_corpus
+    from raftfuzz.schedule.seeds import pysyncobj_seed_schedules, write_seed_corpus
 
     written = {path.name: path.read_bytes() for path in write_seed_corpus(tmp_path, pysyncobj_seed_schedules())}
     committed = {path.name: path.read_bytes() for path in SEEDS.iterdir()}
-    assert committed == written, "run `python -m raftfuzz.seeds pysyncobj corpora/pysyncobj`"
+    assert committed == written, "run `python -m raftfuzz.schedule.seeds pysyncobj corpora/pysyncobj`"
 
 
 # ------------------------------------------------------------ TCP emulation
@@ -282,11 +282,11 @@ def test_container_entrypoint_takes_the_target_from_the_environment(tmp_path):
 
 HASH_PYSYNCOBJ_RUNS = r"""
 import json, random
-from raftfuzz.harness import Harness
-from raftfuzz.schedule import encode, random_input
-from raftfuzz.seeds import pysyncobj_seed_schedules
-from raftfuzz.settings import Settings
-from raftfuzz.target import load_target
+from raftfuzz.run.harness import Harness
+from raftfuzz.schedule.codec import encode, random_input
+from raftfuzz.schedule.seeds import pysyncobj_seed_schedules
+from raftfuzz.run.settings import Settings
+from raftfuzz.run.target import load_target
 seeds = pysyncobj_seed_schedules()
 inputs = [encode(seeds[name]) for name in ("pso-snapshot-then-crash", "pso-flapping-links", "pso-crash-after-sync-5",
                                            "pso-quiet-5-lossy")]
@@ -326,8 +326,8 @@ def test_pysyncobj_with_the_three_bugs_patched_is_silent_on_random_schedules():
     (raftfuzz.targets.pysyncobj_fixes): any violation here would be a new
     PySyncObj bug or a false positive of the adapter. The campaign's own
     FixedNode runs are in docs/findings/README.md."""
-    from raftfuzz.harness import Harness
-    from raftfuzz.schedule import random_input
+    from raftfuzz.run.harness import Harness
+    from raftfuzz.schedule.codec import random_input
     from raftfuzz.targets.pysyncobj_fixes import FixedNode
 
     harness = Harness.from_settings(FixedNode, target="raftfuzz.targets.pysyncobj_fixes:FixedNode")
@@ -348,7 +348,7 @@ def test_a_compaction_and_a_newer_dump_in_one_tick_restore_exactly():
     restart found the journal's start neither on the disk nor in the dump
     (a NodePanic in restore_journal). The disk now gets the dump the journal
     was compacted to, and the newer one stays an uncompacted dump."""
-    from raftfuzz.harness import Harness
+    from raftfuzz.run.harness import Harness
     from raftfuzz.targets.pysyncobj import Node
 
     data = (REPO / "tests" / "data" / "pysyncobj-compaction-and-new-dump.bin").read_bytes()

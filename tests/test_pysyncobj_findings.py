@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from raftfuzz import core
+from raftfuzz.core import contract as core
 from tests.conftest import REPO
 
 pytest.importorskip("pysyncobj")
@@ -25,7 +25,7 @@ def load(bug: int) -> tuple[dict, bytes]:
 
 
 def run(node_class, data: bytes, max_steps: int, core_name: str | None = None):
-    from raftfuzz.harness import Harness
+    from raftfuzz.run.harness import Harness
 
     harness = Harness.from_settings(node_class, target="test", max_steps=max_steps, artifacts="/nonexistent",
                                     core=core_name)

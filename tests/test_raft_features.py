@@ -1,11 +1,11 @@
 """Scenario tests for the production features of the reference node:
 snapshots, ReadIndex, client sessions, PreVote and CheckQuorum."""
 
-from raftfuzz.disk import Disk
-from raftfuzz.messages import ClientRequest, Command, Entry, InstallSnapshot
-from raftfuzz.node_interface import NodeConfig, Role
-from raftfuzz.raft import RaftNode
-from raftfuzz.schedule import Verb
+from raftfuzz.sim.disk import Disk
+from raftfuzz.node.messages import ClientRequest, Command, Entry, InstallSnapshot
+from raftfuzz.node.interface import NodeConfig, Role
+from raftfuzz.node.raft import RaftNode
+from raftfuzz.schedule.codec import Verb
 from tests.scenarios import run, schedule
 from tests.test_scenarios import assert_converged, leaders
 
@@ -70,7 +70,7 @@ def test_install_snapshot_keeps_newer_entries_that_match():
     node.log += [Entry(i, 2, None) for i in range(1, 6)]
     node.commit_index = 2
     snapshot = node.snapshot = None
-    from raftfuzz.messages import Snapshot
+    from raftfuzz.node.messages import Snapshot
 
     snapshot = Snapshot(3, 2, (("k", "v"),), ((7, 1, None),))
     node.step(InstallSnapshot(1, 0, 2, snapshot))

@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from raftfuzz.regress import DIFFERENT, FIXED, STILL_FAILING, UNREADABLE, regress_one, report_paths
-from raftfuzz.outcome import Outcome
+from raftfuzz.findings.regress import DIFFERENT, FIXED, STILL_FAILING, UNREADABLE, regress_one, report_paths
+from raftfuzz.run.outcome import Outcome
 from tests.conftest import REPO, run_cli
 
 FINDINGS = REPO / "docs" / "findings"
@@ -90,5 +90,5 @@ def test_the_shrunk_catalogue_findings_fail_on_their_mutants_and_not_on_the_refe
     assert failing.returncode == Outcome.OK, failing.stdout + failing.stderr
     lines = _lines(failing)
     assert len(lines) == 17 and all("exact replay" in line for line in lines)
-    fixed = run_cli("raftfuzz", "regress", str(SHRUNK_CATALOGUE), "--target", "raftfuzz.raft:RaftNode")
+    fixed = run_cli("raftfuzz", "regress", str(SHRUNK_CATALOGUE), "--target", "raftfuzz.node.raft:RaftNode")
     assert fixed.returncode == Outcome.OK, fixed.stdout + fixed.stderr

@@ -5,8 +5,8 @@ import base64
 import json
 
 from raftfuzz import __version__
-from raftfuzz.outcome import Outcome
-from raftfuzz.schedule import FORMAT_VERSION
+from raftfuzz.run.outcome import Outcome
+from raftfuzz.schedule.codec import FORMAT_VERSION
 from tests.conftest import run_cli
 
 
@@ -30,7 +30,7 @@ def test_replay_from_the_json_alone_reproduces_step_and_trace(crash_report):
 def test_replay_of_the_raw_input_reaches_the_same_violation(crash_report):
     path, result = crash_report
     raw = path.with_suffix("")
-    completed = run_cli("raftfuzz", "replay", str(raw), "--target", "raftfuzz.mutants:VoteWithoutLogCheck",
+    completed = run_cli("raftfuzz", "replay", str(raw), "--target", "raftfuzz.node.mutants:VoteWithoutLogCheck",
                         "--log-level", "none")
     assert completed.returncode == Outcome.SAFETY
     assert f"at step {result.steps}" in completed.stdout
@@ -47,7 +47,7 @@ def test_replay_on_the_python_core_gives_the_same_trace(crash_report):
 
 def test_atheris_entry_point_replays_a_crash_file_with_libfuzzer_semantics(crash_report, tmp_path):
     path, result = crash_report
-    completed = run_cli("raftfuzz.atheris_main", "--target=raftfuzz.mutants:VoteWithoutLogCheck",
+    completed = run_cli("raftfuzz.atheris_main", "--target=raftfuzz.node.mutants:VoteWithoutLogCheck",
                         str(path.with_suffix("")), f"-artifact_prefix={tmp_path}/")
     assert completed.returncode != 0
     assert result.violation.property_name in completed.stderr
@@ -124,7 +124,7 @@ def test_bad_settings_are_named(crash_report):
     raw = str(path.with_suffix(""))
     assert_one_line_error(run_cli("raftfuzz", "replay", raw, env={"MAX_STEPS": "lots"}), "MAX_STEPS")
     assert_one_line_error(run_cli("raftfuzz", "replay", raw, "--target", "nowhere:Node"), "nowhere")
-    assert_one_line_error(run_cli("raftfuzz", "replay", raw, "--target", "raftfuzz.raft"), "package.module:Class")
+    assert_one_line_error(run_cli("raftfuzz", "replay", raw, "--target", "raftfuzz.node.raft"), "package.module:Class")
     assert_one_line_error(run_cli("raftfuzz", "replay", raw, env={"RAFTFUZZ_CORE": "rust"}), "RAFTFUZZ_CORE")
 
 

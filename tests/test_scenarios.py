@@ -1,10 +1,10 @@
 """Scenario tests (turmoil style): a few faults, then assertions on what the
 cluster did. They pin down the reference node's behaviour, not just safety."""
 
-from raftfuzz.disk import Disk
-from raftfuzz.messages import Entry
-from raftfuzz.node_interface import Role
-from raftfuzz.schedule import Verb
+from raftfuzz.sim.disk import Disk
+from raftfuzz.node.messages import Entry
+from raftfuzz.node.interface import Role
+from raftfuzz.schedule.codec import Verb
 from tests.scenarios import run, schedule
 
 

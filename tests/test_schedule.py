@@ -3,7 +3,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from raftfuzz.schedule import (
+from raftfuzz.schedule.codec import (
     EVENT_SIZE,
     HEADER_SIZE,
     MAX_EVENTS,
@@ -16,7 +16,7 @@ from raftfuzz.schedule import (
     decode,
     encode,
 )
-from raftfuzz.seeds import seed_schedules
+from raftfuzz.schedule.seeds import seed_schedules
 
 inputs = st.binary(max_size=HEADER_SIZE + EVENT_SIZE * (MAX_EVENTS + 4))
 

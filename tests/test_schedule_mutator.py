@@ -4,8 +4,8 @@ size limit, and structural mutations keep the event records aligned."""
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from raftfuzz.schedule import EVENT_SIZE, HEADER_SIZE, FaultEvent, Schedule, Verb, decode, encode
-from raftfuzz.schedule_mutator import mutate
+from raftfuzz.schedule.codec import EVENT_SIZE, HEADER_SIZE, FaultEvent, Schedule, Verb, decode, encode
+from raftfuzz.schedule.mutator import mutate
 from tests.conftest import run_cli
 
 BYTES_MUTATION = b"<libFuzzer's own mutation>"

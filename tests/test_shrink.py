@@ -10,16 +10,16 @@ from dataclasses import replace
 
 import pytest
 
-from raftfuzz.harness import Harness
-from raftfuzz.mutants import VoteWithoutLogCheck
-from raftfuzz.report import load_report
-from raftfuzz.schedule import FaultEvent, Schedule, Verb, decode, encode
-from raftfuzz.shrink import Shrinker, ShrinkError, _with_node_count, simplicity
-from raftfuzz.outcome import Outcome
+from raftfuzz.run.harness import Harness
+from raftfuzz.node.mutants import VoteWithoutLogCheck
+from raftfuzz.run.report import load_report
+from raftfuzz.schedule.codec import FaultEvent, Schedule, Verb, decode, encode
+from raftfuzz.findings.shrink import Shrinker, ShrinkError, _with_node_count, simplicity
+from raftfuzz.run.outcome import Outcome
 from tests.conftest import REPO, run_cli
 
 CANARY = REPO / "tests" / "data" / "canary-leader-completeness.json"
-TARGET = "raftfuzz.mutants:VoteWithoutLogCheck"
+TARGET = "raftfuzz.node.mutants:VoteWithoutLogCheck"
 
 
 def _harness() -> Harness:
@@ -91,7 +91,7 @@ def test_the_run_budget_bounds_a_shrink_and_what_it_returns_still_fails():
 
 
 def test_an_input_that_no_longer_fails_is_refused_with_one_line(tmp_path):
-    completed = run_cli("raftfuzz", "shrink", str(CANARY), "--target", "raftfuzz.raft:RaftNode",
+    completed = run_cli("raftfuzz", "shrink", str(CANARY), "--target", "raftfuzz.node.raft:RaftNode",
                         "-o", str(tmp_path))
     assert completed.returncode == Outcome.HARNESS_ERROR
     assert "Traceback" not in completed.stderr
@@ -100,8 +100,8 @@ def test_an_input_that_no_longer_fails_is_refused_with_one_line(tmp_path):
     assert not list(tmp_path.iterdir())
     with pytest.raises(ShrinkError):
         data, report = load_report(CANARY)
-        Shrinker(Harness.from_settings(__import__("raftfuzz.raft", fromlist=["RaftNode"]).RaftNode,
-                                       target="raftfuzz.raft:RaftNode"), data, report["max_steps"])
+        Shrinker(Harness.from_settings(__import__("raftfuzz.node.raft", fromlist=["RaftNode"]).RaftNode,
+                                       target="raftfuzz.node.raft:RaftNode"), data, report["max_steps"])
 
 
 def test_bad_arguments_are_one_line_and_exit_2(tmp_path):

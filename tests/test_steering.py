@@ -1,11 +1,11 @@
-"""Election steering and the wider client model (raftfuzz.schedule):
+"""Election steering and the wider client model (raftfuzz.schedule.codec):
 ``campaign`` makes the chosen node the next leader when its log allows it,
 ``previous-leader`` names the leader a new one replaced, and pipelined
 clients with a long retry grow a cut-off leader's uncommitted tail — all
 without a false positive on the reference node."""
 
-from raftfuzz.node_interface import Role
-from raftfuzz.schedule import Verb, leader_selector, previous_leader_selector
+from raftfuzz.node.interface import Role
+from raftfuzz.schedule.codec import Verb, leader_selector, previous_leader_selector
 from tests.scenarios import run, schedule
 
 PREVIOUS_LEADER_3 = previous_leader_selector(3)
@@ -100,8 +100,8 @@ def test_the_reference_node_stays_silent_under_steering_and_pipelines():
 def test_the_linearizability_search_does_not_order_one_clients_concurrent_operations():
     """A pipelined client's operations overlap. The search orders them by
     real time only: here the later-invoked put takes effect first."""
-    from raftfuzz.client import Operation
-    from raftfuzz.linearizability import OK, VIOLATION, check_history
+    from raftfuzz.sim.clients import Operation
+    from raftfuzz.checks.linearizability import OK, VIOLATION, check_history
 
     first = Operation(3, 1, "put", "k0", "a", invoked_us=100, completed_us=400)
     second = Operation(3, 2, "put", "k0", "b", invoked_us=110, completed_us=300)

@@ -10,7 +10,7 @@ uncommitted entries, which the leader will send again.
         artifacts/corpus corpus
 """
 
-from raftfuzz.raft import RaftNode
+from raftfuzz.node.raft import RaftNode
 
 
 class GroupCommitNode(RaftNode):

@@ -44,8 +44,8 @@ def gcs_environment(emulator, bucket, monkeypatch):
 
 @pytest.fixture
 def gcs_store(gcs_environment):
-    from raftfuzz.settings import Settings
-    from raftfuzz.stores import configured_store
+    from raftfuzz.run.settings import Settings
+    from raftfuzz.store.configured import configured_store
 
     return configured_store(Settings.load())
 

@@ -13,15 +13,15 @@ import random
 
 import pytest
 
-from raftfuzz.corpus_sync import corpus_prefix
-from raftfuzz.crash_upload import list_crashes
-from raftfuzz.random_mode import random_input
-from raftfuzz.settings import Settings
-from raftfuzz.stores import configured_store
+from raftfuzz.store.corpus import corpus_prefix
+from raftfuzz.store.crashes import list_crashes
+from raftfuzz.run.random_mode import random_input
+from raftfuzz.run.settings import Settings
+from raftfuzz.store.configured import configured_store
 from tests.conftest import REPO
 
-REFERENCE = "raftfuzz.raft:RaftNode"
-CANARY = "raftfuzz.mutants:VoteWithoutLogCheck"
+REFERENCE = "raftfuzz.node.raft:RaftNode"
+CANARY = "raftfuzz.node.mutants:VoteWithoutLogCheck"
 FUZZ_SECONDS = 15
 
 

@@ -4,13 +4,13 @@ prune shrinks the corpus without deleting what others add meanwhile."""
 import hashlib
 import shutil
 
-from raftfuzz.settings import Settings
-from raftfuzz import corpus_sync
-from raftfuzz.corpus_sync import CorpusSync, corpus_prefix, prune, target_folder
-from raftfuzz.schedule import FORMAT_VERSION
+from raftfuzz.run.settings import Settings
+from raftfuzz.store import corpus as corpus_sync
+from raftfuzz.store.corpus import CorpusSync, corpus_prefix, prune, target_folder
+from raftfuzz.schedule.codec import FORMAT_VERSION
 from tests.conftest import REPO, run_cli
 
-TARGET = "raftfuzz.raft:RaftNode"
+TARGET = "raftfuzz.node.raft:RaftNode"
 
 
 def contents(directory):
@@ -65,7 +65,7 @@ def test_pull_refuses_an_entry_whose_content_does_not_match_its_name(gcs_store, 
 
 
 def test_the_corpus_path_names_the_input_format(gcs_store, tmp_path):
-    assert corpus_prefix(TARGET) == f"corpus/v{FORMAT_VERSION}/raftfuzz.raft_RaftNode/"
+    assert corpus_prefix(TARGET) == f"corpus/v{FORMAT_VERSION}/raftfuzz.node.raft_RaftNode/"
     sha1 = lambda data: hashlib.sha1(data).hexdigest()  # noqa: E731
     # Inputs of another format, or stored before the format was in the path,
     # would decode to other schedules: a worker never pulls them.
@@ -81,9 +81,9 @@ def test_the_corpus_path_names_the_input_format(gcs_store, tmp_path):
 
 def test_targets_have_separate_corpora(gcs_store, tmp_path):
     write_entries(tmp_path / "a", [b"a"])
-    CorpusSync(gcs_store, "raftfuzz.mutants:VoteWithoutLogCheck").push([tmp_path / "a"])
+    CorpusSync(gcs_store, "raftfuzz.node.mutants:VoteWithoutLogCheck").push([tmp_path / "a"])
     assert remote(gcs_store) == set()
-    assert remote(gcs_store, "raftfuzz.mutants:VoteWithoutLogCheck") == contents(tmp_path / "a")
+    assert remote(gcs_store, "raftfuzz.node.mutants:VoteWithoutLogCheck") == contents(tmp_path / "a")
 
 
 def test_prune_merges_to_a_minimal_set_and_keeps_entries_added_meanwhile(gcs_store, tmp_path, monkeypatch):

@@ -7,11 +7,11 @@ import random
 
 import pytest
 
-from raftfuzz import crash_upload
-from raftfuzz.crash_upload import CrashUploader, list_crashes
-from raftfuzz.settings import Settings
-from raftfuzz.storage import StorageUnavailable, run_parallel
-from raftfuzz.stores import configured_store
+from raftfuzz.store import crashes as crash_upload
+from raftfuzz.store.crashes import CrashUploader, list_crashes
+from raftfuzz.run.settings import Settings
+from raftfuzz.store.objects import StorageUnavailable, run_parallel
+from raftfuzz.store.configured import configured_store
 from tests.conftest import run_cli
 from tests.storage.conftest import spool_report
 from tests.storage.emulator import Emulator

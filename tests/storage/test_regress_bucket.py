@@ -4,7 +4,7 @@ the other records there (signature.json, occurrences) are left alone."""
 
 import json
 
-from raftfuzz.outcome import Outcome
+from raftfuzz.run.outcome import Outcome
 from tests.conftest import REPO, run_cli
 
 CANARY = REPO / "tests" / "data" / "canary-leader-completeness.json"
@@ -21,6 +21,6 @@ def test_regress_replays_the_reports_under_a_bucket_prefix(gcs_store, gcs_enviro
     assert failing.returncode == Outcome.OK, failing.stdout + failing.stderr
     [line] = failing.stdout.strip().splitlines()
     assert line.startswith("still failing") and f"crash-{sha1}.json" in line and "exact replay" in line
-    fixed = run_cli("raftfuzz", "regress", url, "--target", "raftfuzz.raft:RaftNode", env=gcs_environment)
+    fixed = run_cli("raftfuzz", "regress", url, "--target", "raftfuzz.node.raft:RaftNode", env=gcs_environment)
     assert fixed.returncode == Outcome.OK and fixed.stdout.startswith("fixed")
     assert run_cli("raftfuzz", "regress", url, env=gcs_environment).returncode == Outcome.HARNESS_ERROR

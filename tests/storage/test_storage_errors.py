@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from raftfuzz.outcome import Outcome
+from raftfuzz.run.outcome import Outcome
 from tests.conftest import REPO, run_cli
 from tests.storage.emulator import Emulator, free_port
 
@@ -110,7 +110,7 @@ def test_refusals_the_emulator_cannot_produce_are_one_line_too(gcs_store):
     from google.api_core.exceptions import Forbidden, Unauthorized
     from google.auth.exceptions import RefreshError
 
-    from raftfuzz.gcs_store import _translate
+    from raftfuzz.store.gcs import _translate
 
     forbidden = str(_translate(gcs_store, "create objects in", Forbidden("caller lacks storage.objects.create")))
     assert "may not create objects in gs://" in forbidden and "roles/storage.objectAdmin" in forbidden

@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from raftfuzz.settings import Settings
-from raftfuzz.storage import LocalStore, ObjectMissing, StorageError, run_parallel
-from raftfuzz.stores import configured_store
+from raftfuzz.run.settings import Settings
+from raftfuzz.store.objects import LocalStore, ObjectMissing, StorageError, run_parallel
+from raftfuzz.store.configured import configured_store
 
 
 @pytest.fixture(params=["gcs", "local"])

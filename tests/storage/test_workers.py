@@ -11,14 +11,14 @@ import subprocess
 import sys
 import time
 
-from raftfuzz.corpus_sync import corpus_prefix
-from raftfuzz.crash_upload import list_crashes
-from raftfuzz.outcome import Outcome
+from raftfuzz.store.corpus import corpus_prefix
+from raftfuzz.store.crashes import list_crashes
+from raftfuzz.run.outcome import Outcome
 from tests.conftest import REPO, run_cli
 from tests.storage.emulator import Emulator
 
-REFERENCE = "raftfuzz.raft:RaftNode"
-MUTANT = "raftfuzz.mutants:VoteWithoutLogCheck"
+REFERENCE = "raftfuzz.node.raft:RaftNode"
+MUTANT = "raftfuzz.node.mutants:VoteWithoutLogCheck"
 FUZZ_SECONDS = 20
 SYNC_MODULES = ("fuzz_supervisor.py", "crash_upload.py", "corpus_sync.py", "gcs_store.py", "storage.py")
 
@@ -31,8 +31,8 @@ def contents(directory):
 def seeds_that_crash(target):
     """The seeds on which the planted bug is caught at once (libFuzzer runs
     the seeds first, so a worker given one crashes in its first second)."""
-    from raftfuzz.harness import Harness
-    from raftfuzz.target import load_target
+    from raftfuzz.run.harness import Harness
+    from raftfuzz.run.target import load_target
 
     harness = Harness.from_settings(load_target(target), target=target)
     return [path for path in sorted((REPO / "corpus").iterdir())
@@ -205,7 +205,7 @@ def test_random_mode_uploads_its_crash_reports(emulator, bucket, tmp_path):
 
 
 def _store(environment):
-    from raftfuzz.settings import Settings
-    from raftfuzz.stores import configured_store
+    from raftfuzz.run.settings import Settings
+    from raftfuzz.store.configured import configured_store
 
     return configured_store(Settings.load(environ={**os.environ, **environment}))
