@@ -104,14 +104,9 @@ def _failed_run(simulation, violation: Violation) -> RunResult:
     if simulation is None:
         violation.step, violation.time_us = 0, 0
         return RunResult(steps=0, time_us=0, trace_hash=hashlib.blake2b(digest_size=16).hexdigest(),
-                         ended_by="violation", violation=violation, trace_tail=[], history=[])
+                         ended_by="violation", violation=violation, history=[])
     violation.step, violation.time_us = simulation.step, simulation.now
-    tail = []
-    for record in simulation.trace:
-        try:
-            tail.append(simulation._describe(record))
-        except Exception:  # a message the target built wrongly cannot be described
-            tail.append(f"[{record[0]:>6}] (event kind {record[2]} cannot be described)")
     return RunResult(steps=simulation.step, time_us=simulation.now, trace_hash=simulation.hasher.hexdigest(),
-                     ended_by="violation", violation=violation, trace_tail=tail, history=simulation.history,
-                     network=simulation.core.stats())
+                     ended_by="violation", violation=violation, history=simulation.history,
+                     network=simulation.core.stats(), trace_records=tuple(simulation.trace),
+                     describe=simulation._describe)

@@ -39,7 +39,9 @@ instrument the node's module alone.
 import hashlib
 import struct
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from raftfuzz.core import contract as core_module
 from raftfuzz.checks.safety import SafetyChecker
@@ -108,12 +110,26 @@ class RunResult:
     trace_hash: str
     ended_by: str  # "quiet_end", "max_steps", "idle" or "violation"
     violation: Violation | None
-    trace_tail: list[str]
     history: list[Operation]
     network: dict = field(default_factory=dict)
     # Checker name → its verdict ("ok", "unknown", "violation"), for the
     # checkers that gave one (raftfuzz.checks.protocol.Checker.finish).
     verdicts: dict = field(default_factory=dict)
+    # The last TRACE_TAIL events as the simulation recorded them, and how to
+    # describe one: the text is built only when asked for (a report is
+    # written), not at the end of every run.
+    trace_records: tuple = ()
+    describe: Callable | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def trace_tail(self) -> list[str]:
+        tail = []
+        for record in self.trace_records:
+            try:
+                tail.append(self.describe(record))
+            except Exception:  # a message the target built wrongly cannot be described
+                tail.append(f"[{record[0]:>6}] (event kind {record[2]} cannot be described)")
+        return tail
 
     @property
     def linearizability(self) -> str:
@@ -338,7 +354,8 @@ class Simulation:
             trace_hash=self.hasher.hexdigest(),
             ended_by=ended_by,
             violation=violation,
-            trace_tail=[self._describe(record) for record in self.trace],
+            trace_records=tuple(self.trace),
+            describe=self._describe,
             history=self.history,
             network=core.stats(),
         )
