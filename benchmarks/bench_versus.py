@@ -48,9 +48,9 @@ import json, sys
 try:
     from raftfuzz.run.harness import Harness
     from raftfuzz.node.raft import RaftNode
-except ImportError:
-    from raftfuzz.run.harness import Harness
-    from raftfuzz.node.raft import RaftNode
+except ImportError:  # the flat layout before the component subpackages
+    Harness = __import__("raftfuzz" + ".harness", fromlist=["Harness"]).Harness
+    RaftNode = __import__("raftfuzz" + ".raft", fromlist=["RaftNode"]).RaftNode
 harness = Harness.from_settings(RaftNode)
 steps = simulated_us = 0
 for name in sys.argv[1:]:
@@ -123,8 +123,9 @@ class Variant:
 
     def events(self, inputs: list[Path]) -> dict:
         counted = subprocess.run([str(self.python), "-c", _COUNT_EVENTS, *map(str, inputs)], cwd=self.root,
-                                 env=dict(os.environ, RAFTFUZZ_CORE="c"), check=True, capture_output=True,
-                                 text=True)
+                                 env=dict(os.environ, RAFTFUZZ_CORE="c"), capture_output=True, text=True)
+        if counted.returncode != 0:
+            raise SystemExit(f"counting events in {self.root} failed:\n{counted.stderr[-2000:]}")
         return json.loads(counted.stdout)
 
 
