@@ -19,7 +19,10 @@ Modes (each a separate process per repetition, stopping at the first violation):
   ``-seed=<rep>``: what a user runs, guided by code coverage, by counters
   of abstract cluster states, or both;
 - ``code-bytes``: ``code`` with libFuzzer's byte mutations only
-  (``--mutator=bytes``), to show what the structure-aware mutator adds.
+  (``--mutator=bytes``), to show what the structure-aware mutator adds;
+- ``state:FEATURES`` (e.g. ``state:states+history``): ``state`` with
+  ``RAFTFUZZ_STATE_FEATURES=FEATURES``, to compare abstractions side by side
+  with random mode on the same bugs and seeds.
 
 Budgets. ``--budget`` is wall seconds (passed on as ``-max_total_time`` /
 ``--seconds``); ``--cpu-budget`` stops a process (SIGINT) once it has used
@@ -87,7 +90,14 @@ def target_of(bug: str) -> str:
                      "or give a node class as package.module:Class")
 
 
+def split_mode(mode: str) -> tuple[str, str | None]:
+    """'state:states+history' -> ('state', 'states+history'); a plain mode has no features."""
+    base, _, features = mode.partition(":")
+    return base, features or None
+
+
 def fuzz_command(mode: str, bug: str, rep: int, budget: int, workdir: Path) -> list[str]:
+    mode, _ = split_mode(mode)
     target = f"--target={target_of(bug)}"
     artifacts = workdir / "artifacts"
     if mode == "random":
@@ -144,8 +154,12 @@ def run_one(mode: str, bug: str, rep: int, budget: int, cpu_budget: float | None
             sink.write("$ " + " ".join(command) + "\n")
             # A campaign started in the background inherits SIGINT ignored, and
             # Python keeps an ignored SIGINT ignored: give the child the default.
+            environment = dict(os.environ)
+            features = split_mode(mode)[1]
+            if features is not None:
+                environment["RAFTFUZZ_STATE_FEATURES"] = features
             process = subprocess.Popen(command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                                       env=environment, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
             RUNNING.add(process)
             copier = threading.Thread(target=_copy_output, args=(process.stdout, sink, process.pid, started))
             copier.start()
@@ -184,7 +198,7 @@ def run_one(mode: str, bug: str, rep: int, budget: int, cpu_budget: float | None
 
 def executions_in(mode: str, output: str) -> int | None:
     """Executions the run reported: its final count, else the last progress count."""
-    if mode == "random":
+    if split_mode(mode)[0] == "random":
         final = re.search(r"random: (\d+) runs in", output)
         progress = re.findall(r"\] (\d+) runs", output)
     else:
@@ -216,9 +230,22 @@ def chosen_bugs(arguments) -> list[str]:
 
 def chosen_modes(text: str) -> list[str]:
     modes = text.split(",")
-    unknown = [mode for mode in modes if mode not in MODES]
+    unknown = [mode for mode in modes if split_mode(mode)[0] not in MODES]
     if unknown:
-        raise SystemExit(f"bench_bugs: unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}")
+        raise SystemExit(f"bench_bugs: unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}"
+                         " (state:FEATURES for a state-feature variant)")
+    from raftfuzz.feedback import state_features
+    from raftfuzz.harness import SettingsError
+
+    for mode in modes:
+        base, features = split_mode(mode)
+        if features is not None:
+            if base not in ("state", "code+state"):
+                raise SystemExit(f"bench_bugs: {mode}: only state and code+state take :FEATURES")
+            try:
+                state_features(features)
+            except SettingsError as error:
+                raise SystemExit(f"bench_bugs: {mode}: {error}") from None
     return modes
 
 
@@ -240,7 +267,7 @@ def run_campaign(arguments) -> int:
 
     def one(job):
         mode, bug, rep = job
-        log = LOGS / campaign / f"{log_name(bug)}-{mode}-{rep}.log"
+        log = LOGS / campaign / f"{log_name(bug)}-{log_name(mode)}-{rep}.log"
         try:
             result = run_one(mode, bug, rep, arguments.budget, arguments.cpu_budget, log)
         except RuntimeError as error:  # one broken run must not stop the others
@@ -345,6 +372,7 @@ def render_report(arguments) -> int:
         raise SystemExit(f"bench_bugs: no results in {arguments.results}; run `bench_bugs.py run` first")
     summary = summarise(results)
     modes = [mode for mode in MODES if any(mode in row for row in summary.values())]
+    modes += sorted({mode for row in summary.values() for mode in row} - set(modes))
     DOCS.mkdir(exist_ok=True)
     plot(summary, modes, DOCS / "bugs.png")
     long_logs = {mode: LOGS / "long" / f"{mode}.log" for mode in GUIDED if (LOGS / "long" / f"{mode}.log").exists()}
@@ -417,6 +445,7 @@ def markdown(summary: dict, modes: list[str], results: list[dict], features: dic
 
 COLOURS = {"random": "tab:orange", "code": "tab:blue", "state": "tab:green", "code+state": "tab:red",
            "code-bytes": "tab:purple"}
+VARIANT_COLOURS = ("tab:olive", "tab:cyan", "tab:brown", "tab:pink", "tab:gray")
 
 
 def plot(summary: dict, modes: list[str], path: Path) -> None:
@@ -438,9 +467,10 @@ def plot(summary: dict, modes: list[str], path: Path) -> None:
             y = row + shift
             hits = [s for s in stats["cpu_seconds"] if s is not None]
             misses = len(stats["cpu_seconds"]) - len(hits)
-            axes.scatter(hits, [y] * len(hits), color=COLOURS[mode], s=18, label=mode if row == 0 else None)
+            colour = COLOURS.get(mode) or VARIANT_COLOURS[sorted(set(modes) - set(COLOURS)).index(mode) % 5]
+            axes.scatter(hits, [y] * len(hits), color=colour, s=18, label=mode if row == 0 else None)
             if misses:
-                axes.scatter([ceiling] * misses, [y] * misses, color=COLOURS[mode], marker="x", s=30)
+                axes.scatter([ceiling] * misses, [y] * misses, color=colour, marker="x", s=30)
     axes.axvline(ceiling, color="grey", linestyle=":", linewidth=1)
     axes.set_xscale("log")
     axes.set_yticks(range(len(bugs)), bugs)

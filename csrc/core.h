@@ -95,6 +95,8 @@
 /* Each counter at most once per run: libFuzzer sees which states a run
  * reached, not how often. */
 #define RF_FEEDBACK_ONCE 8
+/* The leadership history in the state: how many terms the leader has led. */
+#define RF_FEEDBACK_HISTORY 16
 
 struct rf_core;
 

@@ -38,6 +38,7 @@ from raftfuzz.core_constants import (
     FEEDBACK_COUNTER_BITS,
     FEEDBACK_EVENT_KIND,
     FEEDBACK_FAULT_CAPACITY,
+    FEEDBACK_HISTORY,
     FEEDBACK_ONCE,
     FEEDBACK_RECORD_WIDTH,
     FEEDBACK_STATES,
@@ -483,7 +484,8 @@ class PythonCore:
         _require_int64(node_count, features, fault_kind)
         if not 1 <= node_count <= self._endpoint_count:
             raise error(ERROR_FEEDBACK_NODES)
-        all_features = FEEDBACK_STATES | FEEDBACK_TRANSITIONS | FEEDBACK_EVENT_KIND | FEEDBACK_ONCE
+        all_features = (FEEDBACK_STATES | FEEDBACK_TRANSITIONS | FEEDBACK_EVENT_KIND | FEEDBACK_ONCE
+                        | FEEDBACK_HISTORY)
         if features & ~all_features or not features & (FEEDBACK_STATES | FEEDBACK_TRANSITIONS):
             raise error(ERROR_FEEDBACK_FEATURES)
         if fault_kind < KIND_USER_MIN:
@@ -526,6 +528,9 @@ class PythonCore:
                 feedback.role[node] = role if 0 <= role <= 3 else _ROLE_FOLLOWER
                 feedback.commit[node] = commit
                 feedback.last_index[node] = last
+                if feedback.role[node] == _ROLE_LEADER and term != feedback.led_term[node]:
+                    feedback.led_term[node] = term
+                    feedback.leaderships[node] += 1
             if kind == feedback.fault_kind:
                 verb = feedback.fault_verbs[c] if 0 <= c < len(feedback.fault_verbs) else 0x7F
                 feedback.last_fault = 1 + (verb & 0x7F)
@@ -611,6 +616,9 @@ class PythonCore:
                  | _bucket(max(term_max, 0)) << 26)
         if feedback.features & FEEDBACK_EVENT_KIND:
             state |= event_class << 29 | feedback.last_fault << 37
+        if feedback.features & FEEDBACK_HISTORY:
+            # A leader back for a second or third term.
+            state |= min(max((feedback.leaderships[node] for node in leaders), default=0), 3) << 46
         return state
 
 
@@ -618,7 +626,7 @@ class _Feedback:
     """What the feedback abstraction remembers between records."""
 
     __slots__ = ("node_count", "features", "fault_kind", "fault_verbs", "term", "role", "commit",
-                 "last_index", "liveness", "last_fault", "previous", "bumped")
+                 "last_index", "led_term", "leaderships", "liveness", "last_fault", "previous", "bumped")
 
     def __init__(self, node_count, features, fault_kind, fault_verbs):
         self.node_count = node_count
@@ -630,6 +638,10 @@ class _Feedback:
         self.role = [_ROLE_FOLLOWER] * node_count
         self.commit = [0] * node_count
         self.last_index = [0] * node_count
+        # Leadership history: the last term each node was seen leading, and
+        # in how many terms it has led (kept across crashes).
+        self.led_term = [-1] * node_count
+        self.leaderships = [0] * node_count
         # Crashed, paused and cut-off counts, packed, as of the last barrier.
         self.liveness = 0
         # Code of the last fault-like barrier: 0 none, 1 + verb, or 129 + kind offset.

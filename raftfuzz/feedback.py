@@ -37,6 +37,7 @@ import sys
 from raftfuzz.core_constants import (
     FEEDBACK_COUNTERS,
     FEEDBACK_EVENT_KIND,
+    FEEDBACK_HISTORY,
     FEEDBACK_ONCE,
     FEEDBACK_STATES,
     FEEDBACK_TRANSITIONS,
@@ -52,7 +53,8 @@ DEFAULT_MODE = "state"
 
 FEATURES_ENVIRONMENT_VARIABLE = "RAFTFUZZ_STATE_FEATURES"
 FEATURE_NAMES = {"states": FEEDBACK_STATES, "transitions": FEEDBACK_TRANSITIONS,
-                 "kind": FEEDBACK_EVENT_KIND, "once": FEEDBACK_ONCE}
+                 "kind": FEEDBACK_EVENT_KIND, "once": FEEDBACK_ONCE,
+                 "history": FEEDBACK_HISTORY}
 # Measured against transitions and the event kind (docs/feedback.md): finer
 # features flood libFuzzer's corpus with "new" inputs.
 DEFAULT_FEATURES = "states"
