@@ -643,6 +643,15 @@ static inline uint64_t bucket(uint64_t x) {
     return bits + 1 < 7 ? bits + 1 : 7;
 }
 
+/* 0, 1-3, 4-15, 16+ (2 bits): the coarse state's spreads. */
+static inline uint64_t coarse_bucket(uint64_t x) {
+    return x == 0 ? 0 : x < 4 ? 1 : x < 16 ? 2 : 3;
+}
+
+static inline uint64_t cap2(uint64_t x) {
+    return x < 2 ? x : 2;
+}
+
 static inline uint64_t cap3(uint64_t x) {
     return x < 3 ? x : 3;
 }
@@ -736,11 +745,22 @@ static uint64_t abstract_state(const struct rf_core *core, uint64_t event_class)
     const uint64_t term_spread = (uint64_t)term_max - (uint64_t)term_min;
     const uint64_t commit_spread = (uint64_t)commit_max - (uint64_t)commit_min;
     const uint64_t last_spread = (uint64_t)last_max - (uint64_t)last_min;
-    uint64_t state = cap3(leaders) | cap3(candidates) << 2 | cap3(pre_candidates) << 4 |
-                     feedback->liveness << 6 | bucket(term_spread) << 15 |
-                     bucket(commit_spread) << 18 | bucket(last_spread) << 21 |
-                     stale_leader << 24 | leader_behind << 25 |
-                     bucket(term_max > 0 ? (uint64_t)term_max : 0) << 26;
+    uint64_t state;
+    if (feedback->features & RF_FEEDBACK_COARSE) {
+        /* Only what changes what Raft may do next, in few values each. */
+        const uint64_t down = feedback->liveness & 7;
+        const uint64_t paused = feedback->liveness >> 3 & 7;
+        const uint64_t isolated = feedback->liveness >> 6 & 7;
+        state = cap2(leaders) | (uint64_t)(candidates + pre_candidates > 0) << 2 | cap2(down) << 3 |
+                (uint64_t)(paused > 0) << 5 | cap2(isolated) << 6 | cap2(term_spread) << 8 |
+                coarse_bucket(commit_spread) << 10 | coarse_bucket(last_spread) << 12 |
+                stale_leader << 14 | leader_behind << 15;
+    } else {
+        state = cap3(leaders) | cap3(candidates) << 2 | cap3(pre_candidates) << 4 |
+                feedback->liveness << 6 | bucket(term_spread) << 15 | bucket(commit_spread) << 18 |
+                bucket(last_spread) << 21 | stale_leader << 24 | leader_behind << 25 |
+                bucket(term_max > 0 ? (uint64_t)term_max : 0) << 26;
+    }
     if (feedback->features & RF_FEEDBACK_EVENT_KIND) {
         state |= event_class << 29 | feedback->last_fault << 37;
     }
@@ -779,7 +799,7 @@ int rf_feedback_begin(struct rf_core *core, int64_t node_count, int64_t features
         return RF_ERROR_FEEDBACK_NODES;
     }
     const int64_t all = RF_FEEDBACK_STATES | RF_FEEDBACK_TRANSITIONS | RF_FEEDBACK_EVENT_KIND |
-                        RF_FEEDBACK_ONCE | RF_FEEDBACK_HISTORY;
+                        RF_FEEDBACK_ONCE | RF_FEEDBACK_HISTORY | RF_FEEDBACK_COARSE;
     if ((features & ~all) != 0 ||
         (features & (RF_FEEDBACK_STATES | RF_FEEDBACK_TRANSITIONS)) == 0) {
         return RF_ERROR_FEEDBACK_FEATURES;

@@ -38,6 +38,7 @@ from raftfuzz.core_constants import (
     FEEDBACK_COUNTER_BITS,
     FEEDBACK_EVENT_KIND,
     FEEDBACK_FAULT_CAPACITY,
+    FEEDBACK_COARSE,
     FEEDBACK_HISTORY,
     FEEDBACK_ONCE,
     FEEDBACK_RECORD_WIDTH,
@@ -100,6 +101,11 @@ def _bucket(x):
     if x < 4:
         return x
     return min(x.bit_length() + 1, 7)
+
+
+def _coarse_bucket(x):
+    """0, 1-3, 4-15, 16+: the coarse state's spreads."""
+    return 0 if x == 0 else 1 if x < 4 else 2 if x < 16 else 3
 
 
 def _require_int64(*values):
@@ -485,7 +491,7 @@ class PythonCore:
         if not 1 <= node_count <= self._endpoint_count:
             raise error(ERROR_FEEDBACK_NODES)
         all_features = (FEEDBACK_STATES | FEEDBACK_TRANSITIONS | FEEDBACK_EVENT_KIND | FEEDBACK_ONCE
-                        | FEEDBACK_HISTORY)
+                        | FEEDBACK_HISTORY | FEEDBACK_COARSE)
         if features & ~all_features or not features & (FEEDBACK_STATES | FEEDBACK_TRANSITIONS):
             raise error(ERROR_FEEDBACK_FEATURES)
         if fault_kind < KIND_USER_MIN:
@@ -604,16 +610,30 @@ class PythonCore:
         # A leader of an old term, and a leader missing entries another node has.
         stale_leader = any(feedback.term[node] < term_max for node in leaders)
         leader_behind = any(feedback.last_index[node] < last_max for node in leaders)
-        state = (min(len(leaders), 3)
-                 | min(roles.count(_ROLE_CANDIDATE), 3) << 2
-                 | min(roles.count(_ROLE_PRE_CANDIDATE), 3) << 4
-                 | feedback.liveness << 6
-                 | _bucket(term_max - min(terms)) << 15
-                 | _bucket(max(commits) - min(commits)) << 18
-                 | _bucket(last_max - min(lasts)) << 21
-                 | stale_leader << 24
-                 | leader_behind << 25
-                 | _bucket(max(term_max, 0)) << 26)
+        if feedback.features & FEEDBACK_COARSE:
+            # Only what changes what Raft may do next, in few values each.
+            liveness = feedback.liveness
+            state = (min(len(leaders), 2)
+                     | (roles.count(_ROLE_CANDIDATE) + roles.count(_ROLE_PRE_CANDIDATE) > 0) << 2
+                     | min(liveness & 7, 2) << 3
+                     | (liveness >> 3 & 7 > 0) << 5
+                     | min(liveness >> 6 & 7, 2) << 6
+                     | min(term_max - min(terms), 2) << 8
+                     | _coarse_bucket(max(commits) - min(commits)) << 10
+                     | _coarse_bucket(last_max - min(lasts)) << 12
+                     | stale_leader << 14
+                     | leader_behind << 15)
+        else:
+            state = (min(len(leaders), 3)
+                     | min(roles.count(_ROLE_CANDIDATE), 3) << 2
+                     | min(roles.count(_ROLE_PRE_CANDIDATE), 3) << 4
+                     | feedback.liveness << 6
+                     | _bucket(term_max - min(terms)) << 15
+                     | _bucket(max(commits) - min(commits)) << 18
+                     | _bucket(last_max - min(lasts)) << 21
+                     | stale_leader << 24
+                     | leader_behind << 25
+                     | _bucket(max(term_max, 0)) << 26)
         if feedback.features & FEEDBACK_EVENT_KIND:
             state |= event_class << 29 | feedback.last_fault << 37
         if feedback.features & FEEDBACK_HISTORY:

@@ -37,6 +37,7 @@ import sys
 from raftfuzz.core_constants import (
     FEEDBACK_COUNTERS,
     FEEDBACK_EVENT_KIND,
+    FEEDBACK_COARSE,
     FEEDBACK_HISTORY,
     FEEDBACK_ONCE,
     FEEDBACK_STATES,
@@ -54,7 +55,7 @@ DEFAULT_MODE = "state"
 FEATURES_ENVIRONMENT_VARIABLE = "RAFTFUZZ_STATE_FEATURES"
 FEATURE_NAMES = {"states": FEEDBACK_STATES, "transitions": FEEDBACK_TRANSITIONS,
                  "kind": FEEDBACK_EVENT_KIND, "once": FEEDBACK_ONCE,
-                 "history": FEEDBACK_HISTORY}
+                 "history": FEEDBACK_HISTORY, "coarse": FEEDBACK_COARSE}
 # Measured against transitions and the event kind (docs/feedback.md): finer
 # features flood libFuzzer's corpus with "new" inputs.
 DEFAULT_FEATURES = "states"

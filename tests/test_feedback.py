@@ -26,6 +26,7 @@ from raftfuzz import core as core_module
 from raftfuzz import feedback
 from raftfuzz.core_constants import (
     FEEDBACK_COUNTERS,
+    FEEDBACK_COARSE,
     FEEDBACK_EVENT_KIND,
     FEEDBACK_HISTORY,
     FEEDBACK_ONCE,
@@ -57,7 +58,9 @@ ALL_FEATURES = FEEDBACK_STATES | FEEDBACK_TRANSITIONS | FEEDBACK_EVENT_KIND
 FEATURE_SETS = [FEEDBACK_STATES, FEEDBACK_TRANSITIONS, FEEDBACK_STATES | FEEDBACK_TRANSITIONS,
                 FEEDBACK_STATES | FEEDBACK_EVENT_KIND, ALL_FEATURES, FEEDBACK_STATES | FEEDBACK_ONCE,
                 ALL_FEATURES | FEEDBACK_ONCE, FEEDBACK_STATES | FEEDBACK_HISTORY,
-                FEEDBACK_STATES | FEEDBACK_HISTORY | FEEDBACK_ONCE, ALL_FEATURES | FEEDBACK_HISTORY | FEEDBACK_ONCE]
+                FEEDBACK_STATES | FEEDBACK_HISTORY | FEEDBACK_ONCE, ALL_FEATURES | FEEDBACK_HISTORY | FEEDBACK_ONCE,
+                FEEDBACK_STATES | FEEDBACK_COARSE, FEEDBACK_STATES | FEEDBACK_COARSE | FEEDBACK_HISTORY,
+                ALL_FEATURES | FEEDBACK_COARSE | FEEDBACK_HISTORY | FEEDBACK_ONCE]
 
 
 # ------------------------------------------------------------ differential
@@ -137,7 +140,7 @@ def test_bad_arguments_are_refused_alike(core):
     with pytest.raises(ValueError, match="feedback_observe before feedback_begin"):
         make(1, 4, 1000).feedback_observe(b"")
     for arguments, message in [((0, 1, KIND_FAULT, b""), "node_count"), ((5, 1, KIND_FAULT, b""), "node_count"),
-                               ((3, 0, KIND_FAULT, b""), "features"), ((3, 32, KIND_FAULT, b""), "features"),
+                               ((3, 0, KIND_FAULT, b""), "features"), ((3, 64, KIND_FAULT, b""), "features"),
                                ((3, FEEDBACK_HISTORY, KIND_FAULT, b""), "features"),
                                ((3, FEEDBACK_ONCE, KIND_FAULT, b""), "features"),
                                ((3, FEEDBACK_EVENT_KIND, KIND_FAULT, b""), "features"),
@@ -271,6 +274,7 @@ def test_modes_and_features_parse():
     assert not feedback.uses_code("state") and not feedback.uses_state("code")
     assert feedback.state_features("states+kind") == FEEDBACK_STATES | FEEDBACK_EVENT_KIND
     assert feedback.state_features("states+history+once") == FEEDBACK_STATES | FEEDBACK_HISTORY | FEEDBACK_ONCE
+    assert feedback.state_features("states+coarse") == FEEDBACK_STATES | FEEDBACK_COARSE
     with pytest.raises(SettingsError, match="one of code, state, code\\+state"):
         feedback.feedback_mode("states")
     with pytest.raises(SettingsError, match="names 'edges'"):
