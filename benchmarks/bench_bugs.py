@@ -47,6 +47,7 @@ over a majority of misses is "not found").
 """
 
 import argparse
+import gzip
 import json
 import os
 import re
@@ -379,8 +380,14 @@ def render_report(arguments) -> int:
     if arguments.features_from:
         # One campaign run per guided mode stands in for the long run.
         campaign = LOGS / arguments.results.stem
-        long_logs = {mode: campaign / f"{log_name(arguments.features_from)}-{mode}-1.log" for mode in GUIDED
-                     if (campaign / f"{log_name(arguments.features_from)}-{mode}-1.log").exists()}
+        long_logs = {}
+        for mode in modes:
+            if mode == "random":
+                continue
+            for suffix in (".log", ".log.gz"):
+                log = campaign / f"{log_name(arguments.features_from)}-{log_name(mode)}-1{suffix}"
+                if log.exists():
+                    long_logs[mode] = log
     if long_logs:
         plot_features(long_logs, DOCS / "bugs-features.png")
     (DOCS / "bugs.md").write_text(markdown(summary, modes, results, long_logs, arguments))
@@ -448,6 +455,14 @@ COLOURS = {"random": "tab:orange", "code": "tab:blue", "state": "tab:green", "co
 VARIANT_COLOURS = ("tab:olive", "tab:cyan", "tab:brown", "tab:pink", "tab:gray")
 
 
+def colour_of(mode: str, modes: list[str]) -> str:
+    """A mode's own colour; variants (state:FEATURES) take the spare ones in order."""
+    if mode in COLOURS:
+        return COLOURS[mode]
+    variants = sorted(set(modes) - set(COLOURS))
+    return VARIANT_COLOURS[variants.index(mode) % len(VARIANT_COLOURS)]
+
+
 def plot(summary: dict, modes: list[str], path: Path) -> None:
     import matplotlib
 
@@ -467,7 +482,7 @@ def plot(summary: dict, modes: list[str], path: Path) -> None:
             y = row + shift
             hits = [s for s in stats["cpu_seconds"] if s is not None]
             misses = len(stats["cpu_seconds"]) - len(hits)
-            colour = COLOURS.get(mode) or VARIANT_COLOURS[sorted(set(modes) - set(COLOURS)).index(mode) % 5]
+            colour = colour_of(mode, modes)
             axes.scatter(hits, [y] * len(hits), color=colour, s=18, label=mode if row == 0 else None)
             if misses:
                 axes.scatter([ceiling] * misses, [y] * misses, color=colour, marker="x", s=30)
@@ -488,7 +503,10 @@ STATUS_LINE = re.compile(r"^\[\s*([\d.]+)\s+([\d.]+)\] #(\d+)\s.*?cov: (\d+) ft:
 def coverage_series(log: Path) -> list[tuple[float, int, int, int]]:
     """(CPU seconds, executions, cov, ft) from libFuzzer's status lines."""
     series = []
-    for line in log.read_text(errors="replace").splitlines():
+    # Kept logs may be gzipped (benchmarks/results/logs/*.log.gz) to keep the repository small.
+    text = (gzip.decompress(log.read_bytes()).decode(errors="replace") if log.suffix == ".gz"
+            else log.read_text(errors="replace"))
+    for line in text.splitlines():
         match = STATUS_LINE.match(line)
         if match:
             series.append((float(match.group(2)), int(match.group(3)), int(match.group(4)), int(match.group(5))))
@@ -507,8 +525,9 @@ def plot_features(logs: dict, path: Path) -> None:
         if not series:
             continue
         cpu = [point[0] for point in series]
-        cov_axes.plot(cpu, [point[2] for point in series], color=COLOURS[mode], label=mode)
-        ft_axes.plot(cpu, [point[3] for point in series], color=COLOURS[mode], label=mode)
+        colour = colour_of(mode, list(logs))
+        cov_axes.plot(cpu, [point[2] for point in series], color=colour, label=mode)
+        ft_axes.plot(cpu, [point[3] for point in series], color=colour, label=mode)
     cov_axes.set_title("libFuzzer cov: (code edges + state counters)")
     ft_axes.set_title("libFuzzer ft: (features)")
     for axes in (cov_axes, ft_axes):
