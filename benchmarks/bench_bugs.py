@@ -43,7 +43,7 @@ Results are appended to a JSON-lines file one run at a time, so an
 interrupted campaign resumes where it stopped. ``report`` computes, per bug
 and mode, the success rate and the median CPU time, wall time and
 executions (a repetition that found nothing counts as the budget; a median
-over a majority of misses is "not found").
+over at least half misses is "not found").
 """
 
 import argparse
@@ -316,9 +316,10 @@ def run_long(arguments) -> int:
 
 
 def median_or_none(values: list[float], misses: int) -> float | None:
-    """Median with each miss counted as +infinity (it is at least the budget)."""
+    """Median with each miss counted as +infinity (it is at least the budget);
+    of an even count the upper middle, so that half the runs missing is "not found"."""
     padded = sorted(values) + [float("inf")] * misses
-    middle = statistics.median_low(padded) if padded else float("inf")
+    middle = statistics.median_high(padded) if padded else float("inf")
     return None if middle == float("inf") else middle
 
 
@@ -403,7 +404,7 @@ def markdown(summary: dict, modes: list[str], results: list[dict], features: dic
         "",
         f"Planted bugs (`raftfuzz/mutants.py`: the catalogue, and the deeper bugs of `DEEP`), budget per "
         f"repetition {budget_text}, stopping at the first violation; repetition r uses fuzzer seed r. "
-        "A repetition that found nothing counts as the budget, and a median over a majority of misses "
+        "A repetition that found nothing counts as the budget, and a median over at least half misses "
         "is \"not found\". Every run's log is kept under `benchmarks/results/logs/`.",
         "",
         f"Regenerate: `python benchmarks/bench_bugs.py run ... --results {arguments.results.resolve().relative_to(REPO)}` "
@@ -428,6 +429,8 @@ def markdown(summary: dict, modes: list[str], results: list[dict], features: dic
             continue
         values = []
         for mode in modes:
+            if not any(mode in summary[bug] for bug in bugs):
+                continue  # a mode that did not run on this group
             value = overall_median(summary, mode, bugs)
             values.append(f"{mode} {'not found' if value is None else seconds(value)}")
         lines.append(f"- {label} ({len(bugs)}): " + "; ".join(values))
@@ -483,7 +486,9 @@ def plot(summary: dict, modes: list[str], path: Path) -> None:
             hits = [s for s in stats["cpu_seconds"] if s is not None]
             misses = len(stats["cpu_seconds"]) - len(hits)
             colour = colour_of(mode, modes)
-            axes.scatter(hits, [y] * len(hits), color=colour, s=18, label=mode if row == 0 else None)
+            # The legend names each mode once, at the first bug it ran on.
+            first = row == min(r for r, b in enumerate(bugs) if mode in summary[b])
+            axes.scatter(hits, [y] * len(hits), color=colour, s=18, label=mode if first else None)
             if misses:
                 axes.scatter([ceiling] * misses, [y] * misses, color=colour, marker="x", s=30)
     axes.axvline(ceiling, color="grey", linestyle=":", linewidth=1)
