@@ -19,7 +19,10 @@ Modes (each a separate process per repetition, stopping at the first violation):
   ``-seed=<rep>``: what a user runs, guided by code coverage, by counters
   of abstract cluster states, or both;
 - ``code-bytes``: ``code`` with libFuzzer's byte mutations only
-  (``--mutator=bytes``), to show what the structure-aware mutator adds.
+  (``--mutator=bytes``), to show what the structure-aware mutator adds;
+- ``state:FEATURES`` (e.g. ``state:states+history``): ``state`` with
+  ``RAFTFUZZ_STATE_FEATURES=FEATURES``, to compare abstractions side by side
+  with random mode on the same bugs and seeds.
 
 Budgets. ``--budget`` is wall seconds (passed on as ``-max_total_time`` /
 ``--seconds``); ``--cpu-budget`` stops a process (SIGINT) once it has used
@@ -40,10 +43,11 @@ Results are appended to a JSON-lines file one run at a time, so an
 interrupted campaign resumes where it stopped. ``report`` computes, per bug
 and mode, the success rate and the median CPU time, wall time and
 executions (a repetition that found nothing counts as the budget; a median
-over a majority of misses is "not found").
+over at least half misses is "not found").
 """
 
 import argparse
+import gzip
 import json
 import os
 import re
@@ -87,7 +91,14 @@ def target_of(bug: str) -> str:
                      "or give a node class as package.module:Class")
 
 
+def split_mode(mode: str) -> tuple[str, str | None]:
+    """'state:states+history' -> ('state', 'states+history'); a plain mode has no features."""
+    base, _, features = mode.partition(":")
+    return base, features or None
+
+
 def fuzz_command(mode: str, bug: str, rep: int, budget: int, workdir: Path) -> list[str]:
+    mode, _ = split_mode(mode)
     target = f"--target={target_of(bug)}"
     artifacts = workdir / "artifacts"
     if mode == "random":
@@ -144,8 +155,12 @@ def run_one(mode: str, bug: str, rep: int, budget: int, cpu_budget: float | None
             sink.write("$ " + " ".join(command) + "\n")
             # A campaign started in the background inherits SIGINT ignored, and
             # Python keeps an ignored SIGINT ignored: give the child the default.
+            environment = dict(os.environ)
+            features = split_mode(mode)[1]
+            if features is not None:
+                environment["RAFTFUZZ_STATE_FEATURES"] = features
             process = subprocess.Popen(command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                                       env=environment, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
             RUNNING.add(process)
             copier = threading.Thread(target=_copy_output, args=(process.stdout, sink, process.pid, started))
             copier.start()
@@ -184,7 +199,7 @@ def run_one(mode: str, bug: str, rep: int, budget: int, cpu_budget: float | None
 
 def executions_in(mode: str, output: str) -> int | None:
     """Executions the run reported: its final count, else the last progress count."""
-    if mode == "random":
+    if split_mode(mode)[0] == "random":
         final = re.search(r"random: (\d+) runs in", output)
         progress = re.findall(r"\] (\d+) runs", output)
     else:
@@ -216,9 +231,21 @@ def chosen_bugs(arguments) -> list[str]:
 
 def chosen_modes(text: str) -> list[str]:
     modes = text.split(",")
-    unknown = [mode for mode in modes if mode not in MODES]
+    unknown = [mode for mode in modes if split_mode(mode)[0] not in MODES]
     if unknown:
-        raise SystemExit(f"bench_bugs: unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}")
+        raise SystemExit(f"bench_bugs: unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}"
+                         " (state:FEATURES for a state-feature variant)")
+    from raftfuzz.run.settings import SettingsError, state_feature_mask
+
+    for mode in modes:
+        base, features = split_mode(mode)
+        if features is not None:
+            if base not in ("state", "code+state"):
+                raise SystemExit(f"bench_bugs: {mode}: only state and code+state take :FEATURES")
+            try:
+                state_feature_mask(features)
+            except SettingsError as error:
+                raise SystemExit(f"bench_bugs: {mode}: {error}") from None
     return modes
 
 
@@ -240,7 +267,7 @@ def run_campaign(arguments) -> int:
 
     def one(job):
         mode, bug, rep = job
-        log = LOGS / campaign / f"{log_name(bug)}-{mode}-{rep}.log"
+        log = LOGS / campaign / f"{log_name(bug)}-{log_name(mode)}-{rep}.log"
         try:
             result = run_one(mode, bug, rep, arguments.budget, arguments.cpu_budget, log)
         except RuntimeError as error:  # one broken run must not stop the others
@@ -288,9 +315,10 @@ def run_long(arguments) -> int:
 
 
 def median_or_none(values: list[float], misses: int) -> float | None:
-    """Median with each miss counted as +infinity (it is at least the budget)."""
+    """Median with each miss counted as +infinity (it is at least the budget);
+    of an even count the upper middle, so that half the runs missing is "not found"."""
     padded = sorted(values) + [float("inf")] * misses
-    middle = statistics.median_low(padded) if padded else float("inf")
+    middle = statistics.median_high(padded) if padded else float("inf")
     return None if middle == float("inf") else middle
 
 
@@ -345,14 +373,21 @@ def render_report(arguments) -> int:
         raise SystemExit(f"bench_bugs: no results in {arguments.results}; run `bench_bugs.py run` first")
     summary = summarise(results)
     modes = [mode for mode in MODES if any(mode in row for row in summary.values())]
+    modes += sorted({mode for row in summary.values() for mode in row} - set(modes))
     DOCS.mkdir(exist_ok=True)
     plot(summary, modes, DOCS / "bugs.png")
     long_logs = {mode: LOGS / "long" / f"{mode}.log" for mode in GUIDED if (LOGS / "long" / f"{mode}.log").exists()}
     if arguments.features_from:
         # One campaign run per guided mode stands in for the long run.
         campaign = LOGS / arguments.results.stem
-        long_logs = {mode: campaign / f"{log_name(arguments.features_from)}-{mode}-1.log" for mode in GUIDED
-                     if (campaign / f"{log_name(arguments.features_from)}-{mode}-1.log").exists()}
+        long_logs = {}
+        for mode in modes:
+            if mode == "random":
+                continue
+            for suffix in (".log", ".log.gz"):
+                log = campaign / f"{log_name(arguments.features_from)}-{log_name(mode)}-1{suffix}"
+                if log.exists():
+                    long_logs[mode] = log
     if long_logs:
         plot_features(long_logs, DOCS / "bugs-features.png")
     (DOCS / "bugs.md").write_text(markdown(summary, modes, results, long_logs, arguments))
@@ -368,7 +403,7 @@ def markdown(summary: dict, modes: list[str], results: list[dict], features: dic
         "",
         f"Planted bugs (`src/raftfuzz/node/mutants.py`: the catalogue, and the deeper bugs of `DEEP`), budget per "
         f"repetition {budget_text}, stopping at the first violation; repetition r uses fuzzer seed r. "
-        "A repetition that found nothing counts as the budget, and a median over a majority of misses "
+        "A repetition that found nothing counts as the budget, and a median over at least half misses "
         "is \"not found\". Every run's log is kept under `benchmarks/results/logs/`.",
         "",
         f"Regenerate: `python benchmarks/bench_bugs.py run ... --results {arguments.results.resolve().relative_to(REPO)}` "
@@ -393,6 +428,8 @@ def markdown(summary: dict, modes: list[str], results: list[dict], features: dic
             continue
         values = []
         for mode in modes:
+            if not any(mode in summary[bug] for bug in bugs):
+                continue  # a mode that did not run on this group
             value = overall_median(summary, mode, bugs)
             values.append(f"{mode} {'not found' if value is None else seconds(value)}")
         lines.append(f"- {label} ({len(bugs)}): " + "; ".join(values))
@@ -417,6 +454,15 @@ def markdown(summary: dict, modes: list[str], results: list[dict], features: dic
 
 COLOURS = {"random": "tab:orange", "code": "tab:blue", "state": "tab:green", "code+state": "tab:red",
            "code-bytes": "tab:purple"}
+VARIANT_COLOURS = ("tab:olive", "tab:cyan", "tab:brown", "tab:pink", "tab:gray")
+
+
+def colour_of(mode: str, modes: list[str]) -> str:
+    """A mode's own colour; variants (state:FEATURES) take the spare ones in order."""
+    if mode in COLOURS:
+        return COLOURS[mode]
+    variants = sorted(set(modes) - set(COLOURS))
+    return VARIANT_COLOURS[variants.index(mode) % len(VARIANT_COLOURS)]
 
 
 def plot(summary: dict, modes: list[str], path: Path) -> None:
@@ -438,9 +484,12 @@ def plot(summary: dict, modes: list[str], path: Path) -> None:
             y = row + shift
             hits = [s for s in stats["cpu_seconds"] if s is not None]
             misses = len(stats["cpu_seconds"]) - len(hits)
-            axes.scatter(hits, [y] * len(hits), color=COLOURS[mode], s=18, label=mode if row == 0 else None)
+            colour = colour_of(mode, modes)
+            # The legend names each mode once, at the first bug it ran on.
+            first = row == min(r for r, b in enumerate(bugs) if mode in summary[b])
+            axes.scatter(hits, [y] * len(hits), color=colour, s=18, label=mode if first else None)
             if misses:
-                axes.scatter([ceiling] * misses, [y] * misses, color=COLOURS[mode], marker="x", s=30)
+                axes.scatter([ceiling] * misses, [y] * misses, color=colour, marker="x", s=30)
     axes.axvline(ceiling, color="grey", linestyle=":", linewidth=1)
     axes.set_xscale("log")
     axes.set_yticks(range(len(bugs)), bugs)
@@ -458,7 +507,10 @@ STATUS_LINE = re.compile(r"^\[\s*([\d.]+)\s+([\d.]+)\] #(\d+)\s.*?cov: (\d+) ft:
 def coverage_series(log: Path) -> list[tuple[float, int, int, int]]:
     """(CPU seconds, executions, cov, ft) from libFuzzer's status lines."""
     series = []
-    for line in log.read_text(errors="replace").splitlines():
+    # Kept logs may be gzipped (benchmarks/results/logs/*.log.gz) to keep the repository small.
+    text = (gzip.decompress(log.read_bytes()).decode(errors="replace") if log.suffix == ".gz"
+            else log.read_text(errors="replace"))
+    for line in text.splitlines():
         match = STATUS_LINE.match(line)
         if match:
             series.append((float(match.group(2)), int(match.group(3)), int(match.group(4)), int(match.group(5))))
@@ -477,8 +529,9 @@ def plot_features(logs: dict, path: Path) -> None:
         if not series:
             continue
         cpu = [point[0] for point in series]
-        cov_axes.plot(cpu, [point[2] for point in series], color=COLOURS[mode], label=mode)
-        ft_axes.plot(cpu, [point[3] for point in series], color=COLOURS[mode], label=mode)
+        colour = colour_of(mode, list(logs))
+        cov_axes.plot(cpu, [point[2] for point in series], color=colour, label=mode)
+        ft_axes.plot(cpu, [point[3] for point in series], color=colour, label=mode)
     cov_axes.set_title("libFuzzer cov: (code edges + state counters)")
     ft_axes.set_title("libFuzzer ft: (features)")
     for axes in (cov_axes, ft_axes):

@@ -3,6 +3,7 @@
     python benchmarks/bench_feedback.py cost [--inputs 60] [--repeat 5] [--json PATH]
     python benchmarks/bench_feedback.py variants [--bugs A,B] [--reps 3] [--budget 90] [--configs C,D]
                                                  [--json PATH]
+    python benchmarks/bench_feedback.py flood [--inputs 60] [--features A,B] [--json PATH]
 
 ``cost``: the same fixed inputs (the seed corpus plus ``--inputs`` random
 schedules from a fixed generator) run under real atheris, side by side in
@@ -34,6 +35,15 @@ the budget (``--runs`` executions, ``--budget`` wall seconds; on a loaded
 machine executions are the fair one). ``--configs`` picks the configurations, each ``MODE`` or
 ``MODE:FEATURES`` (e.g. ``code,state:states,code+state:states``); the
 default is ``code`` and ``state`` with every feature set above.
+
+``flood``: how fast each feature set's abstract space fills, without
+libFuzzer: the seed corpus and ``--inputs`` random schedules (the fixed
+generator of ``cost``) run once each on the reference node, in order; per
+feature set, the distinct counters bumped and how many inputs bumped one no
+earlier input had. An input that bumps a new counter is one libFuzzer keeps
+(visit-count buckets aside, which make it keep more): when nearly every
+input is new, the corpus grows with every execution and its selection says
+little.
 """
 
 import argparse
@@ -270,6 +280,41 @@ def variants(arguments) -> dict:
     return {"results": results}
 
 
+# ------------------------------------------------------------------ flood
+
+FLOOD_FEATURES = "states,states+history,states+coarse,states+coarse+history"
+
+
+def flood(arguments) -> dict:
+    from raftfuzz.core import twin as core_python
+    from raftfuzz.node.raft import RaftNode
+    from raftfuzz.run.harness import Harness
+    from raftfuzz.run.settings import state_feature_mask
+
+    # The Python core hands every feature to a sink; the C core's counters
+    # are libFuzzer's. Both emit the same indexes (tests/test_feedback.py).
+    inputs = fixed_inputs(arguments.inputs)
+    rows = []
+    for features in arguments.features.split(","):
+        harness = Harness.from_settings(RaftNode, target="raftfuzz.node.raft:RaftNode", artifacts=tempfile.mkdtemp(),
+                                        core="python")
+        harness.feedback = state_feature_mask(features)
+        seen: set = set()
+        new_inputs = 0
+        for data in inputs:
+            bumped: set = set()
+            core_python.set_feedback_sink(bumped.add)
+            harness.execute(data)
+            new_inputs += bool(bumped - seen)
+            seen |= bumped
+        core_python.set_feedback_sink(None)
+        rows.append({"features": features, "inputs": len(inputs), "distinct_counters": len(seen),
+                     "inputs_with_a_new_counter": new_inputs})
+        print(f"{features:<28} {len(seen):>6} distinct counters; {new_inputs}/{len(inputs)} inputs bump a new one",
+              flush=True)
+    return {"rows": rows}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -283,11 +328,14 @@ def main() -> None:
     variants_parser.add_argument("--configs", help="MODE or MODE:FEATURES, comma-separated")
     # Executions are the fair budget on a loaded machine: wall time is not.
     variants_parser.add_argument("--runs", type=int, default=-1, help="executions per run (-1: no limit)")
-    for sub in (cost_parser, variants_parser):
+    flood_parser = commands.add_parser("flood")
+    flood_parser.add_argument("--inputs", type=int, default=60, help="random schedules beside the seed corpus")
+    flood_parser.add_argument("--features", default=FLOOD_FEATURES, help="feature sets, comma-separated")
+    for sub in (cost_parser, variants_parser, flood_parser):
         sub.add_argument("--json", type=Path, metavar="PATH", help="also write the results here")
     arguments = parser.parse_args()
     started = time.time()
-    result = cost(arguments) if arguments.command == "cost" else variants(arguments)
+    result = {"cost": cost, "variants": variants, "flood": flood}[arguments.command](arguments)
     print(f"\n(measured in {time.time() - started:.0f} s)")
     if arguments.json:
         arguments.json.write_text(json.dumps(result, indent=2) + "\n")

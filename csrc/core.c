@@ -78,6 +78,10 @@ struct rf_feedback {
     int64_t role[RF_MAX_ENDPOINTS];
     int64_t commit[RF_MAX_ENDPOINTS];
     int64_t last_index[RF_MAX_ENDPOINTS];
+    /* Leadership history: the last term each node was seen leading, and in
+     * how many terms it has led (kept across crashes: it is the run's past). */
+    int64_t led_term[RF_MAX_ENDPOINTS];
+    int64_t leaderships[RF_MAX_ENDPOINTS];
     /* Crashed, paused and cut-off counts, packed, as of the last barrier. */
     uint64_t liveness;
     /* Code of the last fault-like barrier: 0 none, 1 + verb, or 129 + kind offset. */
@@ -639,6 +643,15 @@ static inline uint64_t bucket(uint64_t x) {
     return bits + 1 < 7 ? bits + 1 : 7;
 }
 
+/* 0, 1-3, 4-15, 16+ (2 bits): the coarse state's spreads. */
+static inline uint64_t coarse_bucket(uint64_t x) {
+    return x == 0 ? 0 : x < 4 ? 1 : x < 16 ? 2 : 3;
+}
+
+static inline uint64_t cap2(uint64_t x) {
+    return x < 2 ? x : 2;
+}
+
 static inline uint64_t cap3(uint64_t x) {
     return x < 3 ? x : 3;
 }
@@ -719,24 +732,42 @@ static uint64_t abstract_state(const struct rf_core *core, uint64_t event_class)
     /* A leader of an old term, and a leader missing entries another node has. */
     uint64_t stale_leader = 0;
     uint64_t leader_behind = 0;
+    int64_t leaderships = 0;
     for (int64_t node = 0; node < feedback->node_count; node++) {
         if (core->endpoints[node].state == RF_NODE_DOWN || feedback->role[node] != ROLE_LEADER) {
             continue;
         }
         stale_leader |= feedback->term[node] < term_max;
         leader_behind |= feedback->last_index[node] < last_max;
+        leaderships = feedback->leaderships[node] > leaderships ? feedback->leaderships[node] : leaderships;
     }
     /* Differences in uint64: exact for any int64 pair, and never undefined. */
     const uint64_t term_spread = (uint64_t)term_max - (uint64_t)term_min;
     const uint64_t commit_spread = (uint64_t)commit_max - (uint64_t)commit_min;
     const uint64_t last_spread = (uint64_t)last_max - (uint64_t)last_min;
-    uint64_t state = cap3(leaders) | cap3(candidates) << 2 | cap3(pre_candidates) << 4 |
-                     feedback->liveness << 6 | bucket(term_spread) << 15 |
-                     bucket(commit_spread) << 18 | bucket(last_spread) << 21 |
-                     stale_leader << 24 | leader_behind << 25 |
-                     bucket(term_max > 0 ? (uint64_t)term_max : 0) << 26;
+    uint64_t state;
+    if (feedback->features & RF_FEEDBACK_COARSE) {
+        /* Only what changes what Raft may do next, in few values each. */
+        const uint64_t down = feedback->liveness & 7;
+        const uint64_t paused = feedback->liveness >> 3 & 7;
+        const uint64_t isolated = feedback->liveness >> 6 & 7;
+        state = cap2(leaders) | (uint64_t)(candidates + pre_candidates > 0) << 2 | cap2(down) << 3 |
+                (uint64_t)(paused > 0) << 5 | cap2(isolated) << 6 | cap2(term_spread) << 8 |
+                coarse_bucket(commit_spread) << 10 | coarse_bucket(last_spread) << 12 |
+                stale_leader << 14 | leader_behind << 15;
+    } else {
+        state = cap3(leaders) | cap3(candidates) << 2 | cap3(pre_candidates) << 4 |
+                feedback->liveness << 6 | bucket(term_spread) << 15 | bucket(commit_spread) << 18 |
+                bucket(last_spread) << 21 | stale_leader << 24 | leader_behind << 25 |
+                bucket(term_max > 0 ? (uint64_t)term_max : 0) << 26;
+    }
     if (feedback->features & RF_FEEDBACK_EVENT_KIND) {
         state |= event_class << 29 | feedback->last_fault << 37;
+    }
+    if (feedback->features & RF_FEEDBACK_HISTORY) {
+        /* A leader back for a second or third term: the situation every bug
+         * that needs a history across terms passes through. */
+        state |= cap3((uint64_t)leaderships) << 46;
     }
     return state;
 }
@@ -768,7 +799,7 @@ int rf_feedback_begin(struct rf_core *core, int64_t node_count, int64_t features
         return RF_ERROR_FEEDBACK_NODES;
     }
     const int64_t all = RF_FEEDBACK_STATES | RF_FEEDBACK_TRANSITIONS | RF_FEEDBACK_EVENT_KIND |
-                        RF_FEEDBACK_ONCE;
+                        RF_FEEDBACK_ONCE | RF_FEEDBACK_HISTORY | RF_FEEDBACK_COARSE;
     if ((features & ~all) != 0 ||
         (features & (RF_FEEDBACK_STATES | RF_FEEDBACK_TRANSITIONS)) == 0) {
         return RF_ERROR_FEEDBACK_FEATURES;
@@ -792,6 +823,8 @@ int rf_feedback_begin(struct rf_core *core, int64_t node_count, int64_t features
         feedback->role[node] = ROLE_FOLLOWER;
         feedback->commit[node] = 0;
         feedback->last_index[node] = 0;
+        feedback->led_term[node] = -1;
+        feedback->leaderships[node] = 0;
     }
     memset(feedback->bumped, 0, sizeof feedback->bumped);
     feedback->liveness = liveness_now(core);
@@ -838,6 +871,10 @@ int64_t rf_feedback_observe(struct rf_core *core, const char *records, int64_t c
             feedback->role[node] = role >= 0 && role <= 3 ? role : ROLE_FOLLOWER;
             feedback->commit[node] = record[7];
             feedback->last_index[node] = record[8];
+            if (feedback->role[node] == ROLE_LEADER && record[5] != feedback->led_term[node]) {
+                feedback->led_term[node] = record[5];
+                feedback->leaderships[node] += 1;
+            }
         }
         if (kind == feedback->fault_kind) {
             const uint64_t verb = c >= 0 && c < feedback->fault_count ? feedback->fault_verbs[c] : 0x7F;

@@ -95,6 +95,10 @@
 /* Each counter at most once per run: libFuzzer sees which states a run
  * reached, not how often. */
 #define RF_FEEDBACK_ONCE 8
+/* The leadership history in the state: how many terms the leader has led. */
+#define RF_FEEDBACK_HISTORY 16
+/* A coarser state: fewer values per field, no highest term (docs/feedback.md). */
+#define RF_FEEDBACK_COARSE 32
 
 struct rf_core;
 

@@ -26,7 +26,9 @@ from raftfuzz.core import contract as core_module
 from raftfuzz.checks import feedback
 from raftfuzz.core.constants import (
     FEEDBACK_COUNTERS,
+    FEEDBACK_COARSE,
     FEEDBACK_EVENT_KIND,
+    FEEDBACK_HISTORY,
     FEEDBACK_ONCE,
     FEEDBACK_STATES,
     FEEDBACK_TRANSITIONS,
@@ -55,7 +57,10 @@ RECORD = struct.Struct("<9q")
 ALL_FEATURES = FEEDBACK_STATES | FEEDBACK_TRANSITIONS | FEEDBACK_EVENT_KIND
 FEATURE_SETS = [FEEDBACK_STATES, FEEDBACK_TRANSITIONS, FEEDBACK_STATES | FEEDBACK_TRANSITIONS,
                 FEEDBACK_STATES | FEEDBACK_EVENT_KIND, ALL_FEATURES, FEEDBACK_STATES | FEEDBACK_ONCE,
-                ALL_FEATURES | FEEDBACK_ONCE]
+                ALL_FEATURES | FEEDBACK_ONCE, FEEDBACK_STATES | FEEDBACK_HISTORY,
+                FEEDBACK_STATES | FEEDBACK_HISTORY | FEEDBACK_ONCE, ALL_FEATURES | FEEDBACK_HISTORY | FEEDBACK_ONCE,
+                FEEDBACK_STATES | FEEDBACK_COARSE, FEEDBACK_STATES | FEEDBACK_COARSE | FEEDBACK_HISTORY,
+                ALL_FEATURES | FEEDBACK_COARSE | FEEDBACK_HISTORY | FEEDBACK_ONCE]
 
 
 # ------------------------------------------------------------ differential
@@ -103,6 +108,31 @@ def test_c_and_python_emit_the_same_features(features, verbs, operations):
 
 
 @pytest.mark.parametrize("core", ["c", "python"])
+def test_history_tells_a_returning_leader_from_a_first_one(core):
+    """Node 0 leading term 3 for the first time, and leading it after it led
+    term 1 and lost it: the same state without history, two with it."""
+    if core == "c" and CCore is None:
+        pytest.skip("C core not built")
+    make = CCore if core == "c" else PythonCore
+    follower, leader = 0, 2
+    first = [(10, KIND_TICK, 0, 0, 0, 3, leader, 0, 0)]
+    returning = [(1, KIND_TICK, 0, 0, 0, 1, leader, 0, 0), (2, KIND_TICK, 0, 0, 0, 2, follower, 0, 0),
+                 (10, KIND_TICK, 0, 0, 0, 3, leader, 0, 0)]
+    last_feature = {}
+    for features in (FEEDBACK_STATES, FEEDBACK_STATES | FEEDBACK_HISTORY):
+        for name, records in (("first", first), ("returning", returning)):
+            instance = make(1, 4, 1000)
+            for endpoint in range(4):
+                instance.set_node_state(0, endpoint, NODE_UP)
+            instance.feedback_begin(3, features, KIND_BARRIER_MIN, b"")
+            indexes = instance.feedback_observe(b"".join(RECORD.pack(*r) for r in records), collect=True)
+            last_feature[features, name] = indexes[-1]
+    assert last_feature[FEEDBACK_STATES, "first"] == last_feature[FEEDBACK_STATES, "returning"]
+    assert (last_feature[FEEDBACK_STATES | FEEDBACK_HISTORY, "first"]
+            != last_feature[FEEDBACK_STATES | FEEDBACK_HISTORY, "returning"])
+
+
+@pytest.mark.parametrize("core", ["c", "python"])
 def test_bad_arguments_are_refused_alike(core):
     if core == "c" and CCore is None:
         pytest.skip("C core not built")
@@ -110,7 +140,8 @@ def test_bad_arguments_are_refused_alike(core):
     with pytest.raises(ValueError, match="feedback_observe before feedback_begin"):
         make(1, 4, 1000).feedback_observe(b"")
     for arguments, message in [((0, 1, KIND_FAULT, b""), "node_count"), ((5, 1, KIND_FAULT, b""), "node_count"),
-                               ((3, 0, KIND_FAULT, b""), "features"), ((3, 16, KIND_FAULT, b""), "features"),
+                               ((3, 0, KIND_FAULT, b""), "features"), ((3, 64, KIND_FAULT, b""), "features"),
+                               ((3, FEEDBACK_HISTORY, KIND_FAULT, b""), "features"),
                                ((3, FEEDBACK_ONCE, KIND_FAULT, b""), "features"),
                                ((3, FEEDBACK_EVENT_KIND, KIND_FAULT, b""), "features"),
                                ((3, 1, 1, b""), "kinds"), ((3, 1, KIND_FAULT, bytes(257)), "fault verbs")]:
@@ -246,6 +277,8 @@ def test_modes_and_features_parse():
     assert state_feature_mask("states+kind") == FEEDBACK_STATES | FEEDBACK_EVENT_KIND
     with pytest.raises(SettingsError, match="use code, state, code\\+state"):
         Settings.load({"feedback": "states"}, environ={})
+    assert state_feature_mask("states+history+once") == FEEDBACK_STATES | FEEDBACK_HISTORY | FEEDBACK_ONCE
+    assert state_feature_mask("states+coarse") == FEEDBACK_STATES | FEEDBACK_COARSE
     with pytest.raises(SettingsError, match="names 'edges'"):
         Settings.load(environ={"RAFTFUZZ_STATE_FEATURES": "states+edges"})
     with pytest.raises(SettingsError, match="needs 'states' or 'transitions'"):

@@ -58,6 +58,8 @@ FEEDBACK_STATES = 1
 FEEDBACK_TRANSITIONS = 2
 FEEDBACK_EVENT_KIND = 4
 FEEDBACK_ONCE = 8
+FEEDBACK_HISTORY = 16
+FEEDBACK_COARSE = 32
 
 # The counters of stats(), in the order the C core writes them.
 STATS_FIELDS = (

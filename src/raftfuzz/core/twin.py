@@ -38,6 +38,8 @@ from raftfuzz.core.constants import (
     FEEDBACK_COUNTER_BITS,
     FEEDBACK_EVENT_KIND,
     FEEDBACK_FAULT_CAPACITY,
+    FEEDBACK_COARSE,
+    FEEDBACK_HISTORY,
     FEEDBACK_ONCE,
     FEEDBACK_RECORD_WIDTH,
     FEEDBACK_STATES,
@@ -99,6 +101,11 @@ def _bucket(x):
     if x < 4:
         return x
     return min(x.bit_length() + 1, 7)
+
+
+def _coarse_bucket(x):
+    """0, 1-3, 4-15, 16+: the coarse state's spreads."""
+    return 0 if x == 0 else 1 if x < 4 else 2 if x < 16 else 3
 
 
 def _require_int64(*values):
@@ -483,7 +490,8 @@ class PythonCore:
         _require_int64(node_count, features, fault_kind)
         if not 1 <= node_count <= self._endpoint_count:
             raise error(ERROR_FEEDBACK_NODES)
-        all_features = FEEDBACK_STATES | FEEDBACK_TRANSITIONS | FEEDBACK_EVENT_KIND | FEEDBACK_ONCE
+        all_features = (FEEDBACK_STATES | FEEDBACK_TRANSITIONS | FEEDBACK_EVENT_KIND | FEEDBACK_ONCE
+                        | FEEDBACK_HISTORY | FEEDBACK_COARSE)
         if features & ~all_features or not features & (FEEDBACK_STATES | FEEDBACK_TRANSITIONS):
             raise error(ERROR_FEEDBACK_FEATURES)
         if fault_kind < KIND_USER_MIN:
@@ -526,6 +534,9 @@ class PythonCore:
                 feedback.role[node] = role if 0 <= role <= 3 else _ROLE_FOLLOWER
                 feedback.commit[node] = commit
                 feedback.last_index[node] = last
+                if feedback.role[node] == _ROLE_LEADER and term != feedback.led_term[node]:
+                    feedback.led_term[node] = term
+                    feedback.leaderships[node] += 1
             if kind == feedback.fault_kind:
                 verb = feedback.fault_verbs[c] if 0 <= c < len(feedback.fault_verbs) else 0x7F
                 feedback.last_fault = 1 + (verb & 0x7F)
@@ -599,18 +610,35 @@ class PythonCore:
         # A leader of an old term, and a leader missing entries another node has.
         stale_leader = any(feedback.term[node] < term_max for node in leaders)
         leader_behind = any(feedback.last_index[node] < last_max for node in leaders)
-        state = (min(len(leaders), 3)
-                 | min(roles.count(_ROLE_CANDIDATE), 3) << 2
-                 | min(roles.count(_ROLE_PRE_CANDIDATE), 3) << 4
-                 | feedback.liveness << 6
-                 | _bucket(term_max - min(terms)) << 15
-                 | _bucket(max(commits) - min(commits)) << 18
-                 | _bucket(last_max - min(lasts)) << 21
-                 | stale_leader << 24
-                 | leader_behind << 25
-                 | _bucket(max(term_max, 0)) << 26)
+        if feedback.features & FEEDBACK_COARSE:
+            # Only what changes what Raft may do next, in few values each.
+            liveness = feedback.liveness
+            state = (min(len(leaders), 2)
+                     | (roles.count(_ROLE_CANDIDATE) + roles.count(_ROLE_PRE_CANDIDATE) > 0) << 2
+                     | min(liveness & 7, 2) << 3
+                     | (liveness >> 3 & 7 > 0) << 5
+                     | min(liveness >> 6 & 7, 2) << 6
+                     | min(term_max - min(terms), 2) << 8
+                     | _coarse_bucket(max(commits) - min(commits)) << 10
+                     | _coarse_bucket(last_max - min(lasts)) << 12
+                     | stale_leader << 14
+                     | leader_behind << 15)
+        else:
+            state = (min(len(leaders), 3)
+                     | min(roles.count(_ROLE_CANDIDATE), 3) << 2
+                     | min(roles.count(_ROLE_PRE_CANDIDATE), 3) << 4
+                     | feedback.liveness << 6
+                     | _bucket(term_max - min(terms)) << 15
+                     | _bucket(max(commits) - min(commits)) << 18
+                     | _bucket(last_max - min(lasts)) << 21
+                     | stale_leader << 24
+                     | leader_behind << 25
+                     | _bucket(max(term_max, 0)) << 26)
         if feedback.features & FEEDBACK_EVENT_KIND:
             state |= event_class << 29 | feedback.last_fault << 37
+        if feedback.features & FEEDBACK_HISTORY:
+            # A leader back for a second or third term.
+            state |= min(max((feedback.leaderships[node] for node in leaders), default=0), 3) << 46
         return state
 
 
@@ -618,7 +646,7 @@ class _Feedback:
     """What the feedback abstraction remembers between records."""
 
     __slots__ = ("node_count", "features", "fault_kind", "fault_verbs", "term", "role", "commit",
-                 "last_index", "liveness", "last_fault", "previous", "bumped")
+                 "last_index", "led_term", "leaderships", "liveness", "last_fault", "previous", "bumped")
 
     def __init__(self, node_count, features, fault_kind, fault_verbs):
         self.node_count = node_count
@@ -630,6 +658,10 @@ class _Feedback:
         self.role = [_ROLE_FOLLOWER] * node_count
         self.commit = [0] * node_count
         self.last_index = [0] * node_count
+        # Leadership history: the last term each node was seen leading, and
+        # in how many terms it has led (kept across crashes).
+        self.led_term = [-1] * node_count
+        self.leaderships = [0] * node_count
         # Crashed, paused and cut-off counts, packed, as of the last barrier.
         self.liveness = 0
         # Code of the last fault-like barrier: 0 none, 1 + verb, or 129 + kind offset.

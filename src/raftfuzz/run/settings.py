@@ -25,7 +25,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from raftfuzz.core.constants import FEEDBACK_EVENT_KIND, FEEDBACK_ONCE, FEEDBACK_STATES, FEEDBACK_TRANSITIONS
+from raftfuzz.core.constants import (FEEDBACK_COARSE, FEEDBACK_EVENT_KIND, FEEDBACK_HISTORY, FEEDBACK_ONCE,
+                                     FEEDBACK_STATES, FEEDBACK_TRANSITIONS)
 from raftfuzz.run.moved import current_target
 from raftfuzz.run.outcome import Outcome
 
@@ -47,7 +48,8 @@ FEEDBACK_MODES = ("code", "state", "code+state")
 # "bytes": libFuzzer's byte mutations only.
 MUTATORS = ("schedule", "bytes")
 STATE_FEATURES = {"states": FEEDBACK_STATES, "transitions": FEEDBACK_TRANSITIONS,
-                  "kind": FEEDBACK_EVENT_KIND, "once": FEEDBACK_ONCE}
+                  "kind": FEEDBACK_EVENT_KIND, "once": FEEDBACK_ONCE,
+                  "history": FEEDBACK_HISTORY, "coarse": FEEDBACK_COARSE}
 FUZZ_MODES = ("fuzz", "random", "reproduce", "prune")
 # A week: a budget beyond it is a typo (seconds taken for milliseconds), and a
 # pod that long outlives any sensible Job deadline anyway.
