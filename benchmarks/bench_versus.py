@@ -21,7 +21,7 @@ fuzzing buys. The same bytes can decode to different schedules in the two
 trees when the input format changed between them; the event counts show it.
 
     python benchmarks/bench_versus.py --against 2f8c401 [--inputs 300] [--repeat 3]
-        [--feedback code,state] [--json PATH]
+        [--feedback code,state] [--cores c,python] [--json PATH]
 
 The older commit is checked out as a detached git worktree under
 $TMPDIR/raftfuzz-versus-<commit> and gets its own .venv (make .venv/.installed),
@@ -104,8 +104,8 @@ def timed_child(command: list[str], cwd: Path, environment: dict) -> tuple[float
 
 
 class Variant:
-    def __init__(self, name: str, root: Path, python: Path, flags: list[str]):
-        self.name, self.root, self.python, self.flags = name, root, python, flags
+    def __init__(self, name: str, root: Path, python: Path, flags: list[str], core: str = "c"):
+        self.name, self.root, self.python, self.flags, self.core = name, root, python, flags, core
         self.cpu, self.wall = [], []
 
     def command(self, inputs: list[Path], artifacts: Path) -> list[str]:
@@ -115,7 +115,7 @@ class Variant:
     def measure(self, inputs: list[Path], empty: Path, artifacts: Path) -> None:
         environment = {key: value for key, value in os.environ.items()
                        if not key.startswith(("RAFTFUZZ_", "PYTHON")) and key not in ("BUCKET_NAME", "MAX_STEPS")}
-        environment["RAFTFUZZ_CORE"] = "c"
+        environment["RAFTFUZZ_CORE"] = self.core
         cpu_all, wall_all, _ = timed_child(self.command(inputs, artifacts), self.root, environment)
         cpu_one, wall_one, _ = timed_child(self.command([empty], artifacts), self.root, environment)
         self.cpu.append(cpu_all - cpu_one)
@@ -136,13 +136,17 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="interleaved repetitions per variant")
     parser.add_argument("--feedback", default="code,state",
                         help="this tree's --feedback modes to measure (the older commit runs its default)")
+    parser.add_argument("--cores", default="c",
+                        help="this tree's simulation cores to measure, e.g. c,python (the older commit runs C)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results here")
     arguments = parser.parse_args()
 
     old_root, old_python = older_tree(arguments.against)
     variants = [Variant(f"{arguments.against} (its default)", old_root, old_python, [])]
     for mode in arguments.feedback.split(","):
-        variants.append(Variant(f"this tree, --feedback={mode}", REPO, Path(sys.executable), [f"--feedback={mode}"]))
+        for core in arguments.cores.split(","):
+            variants.append(Variant(f"this tree, --feedback={mode}, {core} core", REPO, Path(sys.executable),
+                                    [f"--feedback={mode}"], core))
 
     with tempfile.TemporaryDirectory(prefix="raftfuzz-versus-") as work:
         work = Path(work)
@@ -156,8 +160,7 @@ def main() -> None:
             for variant in variants:
                 variant.measure(inputs, empty, work / "artifacts")
 
-    print(f"{len(inputs)} fixed inputs executed once each by `python -m raftfuzz.atheris_main INPUT...`, "
-          f"C core; medians of {arguments.repeat} interleaved repetitions, start-up subtracted\n")
+    print(f"{len(inputs)} fixed inputs executed once each by `python -m raftfuzz.atheris_main INPUT...`; medians of {arguments.repeat} interleaved repetitions, start-up subtracted\n")
     print("| variant | exec / CPU s | exec / wall s | events / CPU s | simulated s / CPU s | CPU s | wall s |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     rows = []
@@ -176,6 +179,12 @@ def main() -> None:
     base = rows[0]["exec_per_cpu_second"]
     print("\nExecutions per CPU second relative to " + arguments.against + ": "
           + ", ".join(f"{row['variant']} {row['exec_per_cpu_second'] / base:.2f}x" for row in rows[1:]))
+    by_name = {row["variant"]: row for row in rows}
+    for mode in arguments.feedback.split(","):
+        c, python = (by_name.get(f"this tree, --feedback={mode}, {core} core") for core in ("c", "python"))
+        if c and python:
+            print(f"C core / Python twin, --feedback={mode}: "
+                  f"{c['exec_per_cpu_second'] / python['exec_per_cpu_second']:.2f}x executions per CPU second")
     if rows[0]["steps"] != rows[1]["steps"]:
         print(f"The inputs decode to different runs in the two trees ({rows[0]['steps']:,} against "
               f"{rows[1]['steps']:,} events): compare events / CPU s as well as executions.")
