@@ -44,4 +44,4 @@ bench: $(BENCH_STAMP)
 	$(PY) benchmarks/bench_fuzz.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/raftfuzz/core/_native*.so artifacts
+	rm -rf $(VENV) build *.egg-info src/*.egg-info src/raftfuzz/core/_native*.so artifacts

@@ -221,8 +221,10 @@ def write_seed_corpus(directory: Path, schedules: dict[str, Schedule] | None = N
 if __name__ == "__main__":  # python -m raftfuzz.schedule.seeds TARGET DIRECTORY
     import sys
 
+    from raftfuzz.run.outcome import Outcome
+
     if len(sys.argv) != 3 or sys.argv[1] not in TARGET_SEEDS:
         print(f"usage: python -m raftfuzz.schedule.seeds {{{','.join(TARGET_SEEDS)}}} DIRECTORY", file=sys.stderr)
-        raise SystemExit(2)
+        raise SystemExit(Outcome.USAGE)
     written = write_seed_corpus(Path(sys.argv[2]), TARGET_SEEDS[sys.argv[1]]())
     print(f"wrote {len(written)} seeds to {sys.argv[2]}")
