@@ -21,6 +21,16 @@ they must.
 
     python benchmarks/bench_core.py [--events 200000] [--repeat 5] [--json PATH]
 
+The null protocol hands back about 44 events per C call; a Raft run about
+5, so its ratios are the core's ceiling, not what fuzzing sees. The second
+regime, ``--real``, runs the reference Raft node over a fixed input set (the
+seed corpus and seeded random schedules) on both cores, uninstrumented, as
+the default fuzzing mode runs it: events and runs per CPU second, the C / twin
+ratio, and the real-time factor (simulated seconds per CPU second) of the
+5-node schedules among them. Both cores must give the same trace hashes.
+
+    python benchmarks/bench_core.py --real [--inputs 120] [--repeat 5]
+
 SimPy comes with the bench extra: pip install -e ".[bench]" (make bench does).
 """
 
@@ -177,12 +187,101 @@ def measure(engines, event_count, repeat):
     return results
 
 
+def real_inputs(count: int) -> list[bytes]:
+    """The seed schedules, then seeded random ones, up to ``count``."""
+    from raftfuzz.schedule.codec import encode, random_input
+    from raftfuzz.schedule.seeds import seed_schedules
+
+    inputs = [encode(schedule) for schedule in seed_schedules().values()][:count]
+    generator = random.Random(SEED)
+    while len(inputs) < count:
+        inputs.append(random_input(generator))
+    return inputs
+
+
+def run_real(core: str, inputs: list[bytes]) -> dict:
+    """One pass of Raft runs over ``inputs`` on ``core``: CPU seconds, events,
+    simulated time (all, and of the 5-node schedules) and the trace hashes."""
+    from raftfuzz.node.raft import RaftNode
+    from raftfuzz.run.harness import Harness
+
+    harness = Harness.from_settings(RaftNode, core=core)
+    totals = {"cpu_seconds": 0.0, "events": 0, "simulated_us": 0, "five_node_cpu_seconds": 0.0,
+              "five_node_simulated_us": 0, "hashes": []}
+    for data in inputs:
+        started = time.process_time()
+        schedule, result = harness.execute(data)
+        elapsed = time.process_time() - started
+        totals["cpu_seconds"] += elapsed
+        totals["events"] += result.steps
+        totals["simulated_us"] += result.time_us
+        if schedule.node_count == 5:
+            totals["five_node_cpu_seconds"] += elapsed
+            totals["five_node_simulated_us"] += result.time_us
+        totals["hashes"].append(result.trace_hash)
+    return totals
+
+
+def real_regime(input_count: int, repeat: int) -> dict:
+    inputs = real_inputs(input_count)
+    cores = ["c", "python"] if CCore is not None else ["python"]
+    passes = {core: [] for core in cores}
+    for _ in range(repeat):
+        for core in cores:
+            passes[core].append(run_real(core, inputs))
+    print(f"Reference Raft node, {len(inputs)} fixed inputs (seeds + seeded random schedules), "
+          f"uninstrumented, median of {repeat} interleaved passes (CPU time)\n")
+    print("| core | events/CPU s | runs/CPU s | simulated s / CPU s | 5-node simulated s / CPU s |")
+    print("|---|---:|---:|---:|---:|")
+    results = {}
+    for core, runs in passes.items():
+        median = statistics.median
+        cpu = median(run["cpu_seconds"] for run in runs)
+        five_cpu = median(run["five_node_cpu_seconds"] for run in runs)
+        first = runs[0]
+        results[core] = {
+            "events_per_cpu_second": first["events"] / cpu,
+            "runs_per_cpu_second": len(inputs) / cpu,
+            "simulated_seconds_per_cpu_second": first["simulated_us"] / 1e6 / cpu,
+            "five_node_simulated_seconds_per_cpu_second":
+                first["five_node_simulated_us"] / 1e6 / five_cpu if five_cpu else None,
+            "five_node_runs": sum(1 for data in inputs if _node_count(data) == 5),
+            "cpu_seconds": [run["cpu_seconds"] for run in runs],
+        }
+        row = results[core]
+        five = row["five_node_simulated_seconds_per_cpu_second"]
+        print(f"| {core} | {row['events_per_cpu_second']:,.0f} | {row['runs_per_cpu_second']:.1f} "
+              f"| {row['simulated_seconds_per_cpu_second']:.1f} | {'-' if five is None else f'{five:.1f}'} |")
+    if len(cores) == 2:
+        same = passes["c"][0]["hashes"] == passes["python"][0]["hashes"]
+        ratio = results["c"]["events_per_cpu_second"] / results["python"]["events_per_cpu_second"]
+        print(f"\nC / Python twin: {ratio:.2f}x; same trace hashes on both cores: {same}")
+        results["ratio_c_python"], results["same_trace_hashes"] = ratio, same
+    print(f"5-node schedules among the inputs: {results[cores[0]]['five_node_runs']}")
+    return results
+
+
+def _node_count(data: bytes) -> int:
+    from raftfuzz.schedule.codec import decode
+
+    return decode(data).node_count
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--real", action="store_true", help="Raft runs over a fixed input set instead of the "
+                                                            "null protocol")
+    parser.add_argument("--inputs", type=int, default=120, help="with --real: size of the fixed input set")
     parser.add_argument("--events", type=int, default=200_000, help="events per run")
     parser.add_argument("--repeat", type=int, default=5, help="runs per engine, interleaved")
     parser.add_argument("--json", type=pathlib.Path, metavar="PATH", help="also write the results here")
     arguments = parser.parse_args()
+    if arguments.real:
+        results = real_regime(arguments.inputs, arguments.repeat)
+        if arguments.json:
+            arguments.json.write_text(json.dumps({"regime": "real", "inputs": arguments.inputs,
+                                                  "cores": results}, indent=2) + "\n")
+        return
 
     engines = {}
     if CCore is None:
