@@ -53,6 +53,17 @@ def test_the_summary_says_what_happened():
     assert len(lines) <= 12
 
 
+@pytest.mark.parametrize("core", ["c", "python"])
+def test_explain_replays_on_the_core_asked_for(core):
+    from raftfuzz.core.twin import PythonCore
+    from raftfuzz.findings.explain import explain_report
+    from raftfuzz.run.settings import Settings
+
+    explained = explain_report(FIGURE8, Settings().override(core=core))
+    assert isinstance(explained.simulation.core, PythonCore) == (core == "python")
+    assert explained.reproduced  # both cores give the report's trace hash
+
+
 def test_the_summary_of_a_stale_read_shows_the_sub_history():
     completed = run_cli("raftfuzz", "explain", str(STALE_READ))
     assert completed.returncode == Outcome.OK

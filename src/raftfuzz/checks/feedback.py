@@ -71,6 +71,7 @@ def register_state_counters(core_name: str) -> str:
     for offset in range(1, FEEDBACK_COUNTERS):
         if atheris._reserve_counter() != first + offset:
             raise RuntimeError("atheris reserved non-consecutive counters")
+
     def sink(index: int) -> None:
         # Through the module: Fuzz() rebinds atheris._trace_branch.
         atheris._trace_branch(first + index)

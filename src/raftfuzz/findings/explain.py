@@ -27,15 +27,11 @@ from pathlib import Path
 
 from raftfuzz.checks import linearizability
 from raftfuzz.checks.safety import SafetyChecker
-from raftfuzz.run.harness import Harness, _failed_run
-from raftfuzz.run.outcome import Outcome
-from raftfuzz.run.settings import Settings
-from raftfuzz.run.contract import diagnose
-from raftfuzz.core import contract as core_module
-from raftfuzz.run.report import signature
 from raftfuzz.findings.run_record import RecordingSimulation, RunRecord
-from raftfuzz.schedule.codec import decode
-from raftfuzz.checks.violations import Violation
+from raftfuzz.run.harness import Harness
+from raftfuzz.run.outcome import Outcome
+from raftfuzz.run.report import signature
+from raftfuzz.run.settings import Settings
 
 SHIVIZ_REGEX = r"(?<event>.*)\n(?<host>\S*) (?<clock>{.*})"
 # The page inlines every message; past this many it keeps the first ones
@@ -50,17 +46,7 @@ class Explained:
         self.report = report
         self.data = data
         self.target = harness.target
-        self.schedule = decode(data)
-        simulation = None
-        try:
-            simulation = RecordingSimulation(self.schedule, harness.node_class, max_steps=harness.max_steps)
-            self.result = simulation.run()
-        except (KeyboardInterrupt, core_module.CoreUnavailable):
-            raise
-        except Violation as found:
-            self.result = _failed_run(simulation, found)
-        except BaseException as error:
-            self.result = _failed_run(simulation, diagnose(simulation, error))
+        self.schedule, simulation, self.result = harness.run_input(data, simulation_class=RecordingSimulation)
         self.simulation = simulation
         self.record: RunRecord = simulation.record if simulation is not None else RunRecord(
             self.schedule.node_count, self.schedule.node_count,

@@ -41,7 +41,6 @@ The output is an ordinary crash report (the schedule's canonical bytes from
 ``shrunk_from`` section naming the original.
 """
 
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -51,8 +50,8 @@ from pathlib import Path
 from raftfuzz.checks import linearizability
 from raftfuzz.run.harness import Harness
 from raftfuzz.run.outcome import Outcome
+from raftfuzz.run.report import build_report, input_sha1, signature, write_crash, write_crash_files
 from raftfuzz.run.settings import Settings, SettingsError
-from raftfuzz.run.report import build_report, input_sha1, signature, write_crash
 from raftfuzz.schedule.codec import (
     CLIENT_COUNTS,
     LATENCY_FLOOR_US,
@@ -67,6 +66,7 @@ from raftfuzz.schedule.codec import (
     encode,
     fitting_pipeline_depth,
 )
+from raftfuzz.store.paths import write_atomic
 
 # A shrink is bounded twice: by wall time (the user's --seconds) and by the
 # number of runs, so that a report that shrinks slowly (a 5,000-step run of
@@ -396,10 +396,7 @@ def write_shrunk(out: Path, data: bytes, report: dict) -> Path:
     the directory ``out``."""
     out = Path(out)
     if out.name.lower().endswith(".json"):
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.with_name(out.name[:-5]).write_bytes(data)
-        out.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-        return out
+        return write_crash_files(out, data, report)
     return write_crash(out, data, report)
 
 
@@ -433,8 +430,6 @@ def run_shrink(arguments, settings: Settings) -> int:
     return Outcome.OK
 
 
-
-
 # ------------------------------------------------------------ fuzz mode hook
 
 def save_shrunk_crash(harness: Harness, data: bytes, schedule, result, seconds: float) -> Path | None:
@@ -444,14 +439,10 @@ def save_shrunk_crash(harness: Harness, data: bytes, schedule, result, seconds: 
     report rebuilding), then the shrunk report (so the uploader, oldest
     first, sends it as the bug's report), then the original's report. A
     shrink that fails for any reason saves the original alone."""
-    from raftfuzz.run.report import input_sha1
-
     raw = Path(harness.artifacts) / f"crash-{input_sha1(data)}"
     try:
-        Path(harness.artifacts).mkdir(parents=True, exist_ok=True)
-        temporary = raw.with_name(f".{raw.name}.shrink.tmp")
-        temporary.write_bytes(data)
-        temporary.replace(raw)
+        raw.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(raw, data)
         shrinker = Shrinker(replace(harness, on_crash=None), data, harness.max_steps, seconds=seconds)
         shrunk = shrinker.shrink()
     except (KeyboardInterrupt, SystemExit):

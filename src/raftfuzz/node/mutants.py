@@ -250,7 +250,22 @@ class DuplicateWriteAppliedTwice(RaftNode):
         super().on_client_request(message)
 
 
-class SnapshotOverNewerEntries(RaftNode):
+class _SnapshotFromCurrentLeader(RaftNode):
+    """For bugs in what a follower does with a snapshot of the current term:
+    a stale one is answered as the reference node answers it."""
+
+    def on_install_snapshot(self, message) -> None:
+        if message.term < self.term:
+            super().on_install_snapshot(message)
+            return
+        self.follow(message.src)
+        self.accept_snapshot(message)
+
+    def accept_snapshot(self, message) -> None:
+        raise NotImplementedError
+
+
+class SnapshotOverNewerEntries(_SnapshotFromCurrentLeader):
     """InstallSnapshot without Figure 13's checks: any snapshot, even an old
     or duplicated one, replaces the whole log and the state machine, so
     entries the follower acknowledged (and may have committed) vanish."""
@@ -260,11 +275,7 @@ class SnapshotOverNewerEntries(RaftNode):
     mirrors = ("Raft paper §7, Figure 13",
                'https://github.com/camunda/camunda/issues/6092 "Snapshot install on follower can cause entries to be lost"')
 
-    def on_install_snapshot(self, message) -> None:
-        if message.term < self.term:
-            super().on_install_snapshot(message)
-            return
-        self.follow(message.src)
+    def accept_snapshot(self, message) -> None:
         snapshot = message.snapshot
         self.log = [Entry(snapshot.last_index, snapshot.last_term, None)]
         self.mark_unpersisted(snapshot.last_index + 1)
@@ -377,7 +388,7 @@ class ReplyByIndexAlone(RaftNode):
             self.reply_client(command, True, None)
 
 
-class SnapshotAckCoversKeptTail(RaftNode):
+class SnapshotAckCoversKeptTail(_SnapshotFromCurrentLeader):
     """A follower that installs a snapshot and keeps the log after it (it
     holds the snapshot's last entry, Figure 13 step 6) acknowledges its whole
     log rather than the snapshot: entries past the snapshot are only known to
@@ -391,15 +402,12 @@ class SnapshotAckCoversKeptTail(RaftNode):
                'https://github.com/etcd-io/etcd/issues/10358 "Log entries with higher indexes should be '
                'discarded when persisting an incoming snapshot"')
 
-    def on_install_snapshot(self, message) -> None:
-        if message.term < self.term:
-            super().on_install_snapshot(message)
-            return
-        self.follow(message.src)
+    def accept_snapshot(self, message) -> None:
         snapshot = message.snapshot
         if snapshot.last_index > self.commit_index:
             self.install_snapshot(snapshot)
         self.reply_append(message, True, max(snapshot.last_index, self.last_index()))
+
 
 class ReadAcksKeptAcrossTerms(RaftNode):
     """ReadIndex rounds are numbered afresh in each leadership, but the

@@ -60,19 +60,27 @@ class Harness:
         constructor, return garbage from ready(), call sys.exit() — the
         outcome is a RunResult, with a violation when something went wrong
         (raftfuzz.run.contract), so every mode saves and replays it alike."""
+        schedule, _, result = self.run_input(data, log_level=log_level)
+        return schedule, result
+
+    def run_input(self, data: bytes, *, log_level: str | None = None,
+                  simulation_class=Simulation) -> tuple[object, Simulation | None, RunResult]:
+        """execute(), also giving the simulation (None when the cluster could
+        not be built), run as ``simulation_class``: for callers that read the
+        run afterwards (raftfuzz.findings.explain records one)."""
         schedule = decode(data)
         simulation = None
         try:
-            simulation = Simulation(schedule, self.node_class, max_steps=self.max_steps,
-                                    log_level=log_level, feedback=self.feedback, core=self.core_name)
-            return schedule, simulation.run()
+            simulation = simulation_class(schedule, self.node_class, max_steps=self.max_steps,
+                                          log_level=log_level, feedback=self.feedback, core=self.core_name)
+            return schedule, simulation, simulation.run()
         except (KeyboardInterrupt, core_module.CoreUnavailable):
             raise
         except Violation as found:  # a node's constructor raised while the cluster was built
             violation = found
         except BaseException as error:  # anything else the target (or raftfuzz) raised
             violation = diagnose(simulation, error)
-        return schedule, _failed_run(simulation, violation)
+        return schedule, simulation, _failed_run(simulation, violation)
 
     def save_crash(self, data: bytes, schedule, result: RunResult) -> Path | None:
         """Writes the report to the artifacts directory and returns its path.

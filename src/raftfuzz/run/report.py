@@ -91,13 +91,16 @@ def build_report(data: bytes, schedule, result, *, target: str, core_name: str,
 
 
 def write_crash(directory: Path, data: bytes, report: dict) -> Path:
-    """Writes both files atomically (temp file, then rename) and returns the
-    JSON path. Writing the same crash twice leaves the same two files."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    stem = directory / f"crash-{input_sha1(data)}"
-    write_atomic(stem, data)
-    json_path = stem.with_name(stem.name + ".json")
+    """Writes crash-<sha1> and crash-<sha1>.json into ``directory`` and
+    returns the JSON path. Writing the same crash twice leaves the same two files."""
+    return write_crash_files(Path(directory) / f"crash-{input_sha1(data)}.json", data, report)
+
+
+def write_crash_files(json_path: Path, data: bytes, report: dict) -> Path:
+    """Writes the report to ``json_path`` and the raw input beside it (the
+    same name without ``.json``), both atomically (temp file, then rename)."""
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(json_path.with_name(json_path.name[:-len(".json")]), data)
     write_atomic(json_path, (json.dumps(report, indent=2, sort_keys=True) + "\n").encode())
     return json_path
 

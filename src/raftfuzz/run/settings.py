@@ -74,6 +74,10 @@ def _text(text: str, name: str) -> str:
     return text
 
 
+def _target(text: str, name: str) -> str:
+    return current_target(text)  # an old module path (raftfuzz.run.moved) means the same class
+
+
 def _path(text: str, name: str) -> Path:
     return Path(text)
 
@@ -152,7 +156,7 @@ class Variable:
 
 
 SETTINGS = (
-    Variable("target", "RAFTFUZZ_TARGET", "--target", lambda text, name: current_target(text)),
+    Variable("target", "RAFTFUZZ_TARGET", "--target", _target),
     Variable("max_steps", "MAX_STEPS", "--max-steps", _whole(1, MAX_STEPS_LIMIT, DEFAULT_MAX_STEPS)),
     Variable("artifacts", "RAFTFUZZ_ARTIFACTS", "--artifacts", _path),
     Variable("core", "RAFTFUZZ_CORE", "--core", _choice("a core", CORE_NAMES)),
