@@ -27,8 +27,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from raftfuzz.run.report import REQUIRED_FIELDS, ReportError, load_report, signature
 from raftfuzz.run.outcome import Outcome
+from raftfuzz.run.report import REQUIRED_FIELDS, ReportError, load_report, signature
 from raftfuzz.run.settings import Settings, SettingsError
 
 STILL_FAILING = "still failing"
@@ -152,7 +152,7 @@ def download_reports(url: str, directory: Path, settings: Settings) -> Path:
 
     def fetch(name: str) -> None:
         data, _ = store.read(name)
-        target = directory / name
+        target = directory / name  # store.read has refused names with '..' (check_object_name)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
 
