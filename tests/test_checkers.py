@@ -8,6 +8,7 @@ from raftfuzz.checks.safety import SafetyChecker
 from raftfuzz.node.messages import Command, Entry
 from raftfuzz.node.interface import Ready, Role
 from raftfuzz.checks.violations import SafetyViolation
+from raftfuzz.sim.simulation import visible_state
 
 
 class FakeNode:
@@ -28,6 +29,11 @@ class FakeNode:
         return self.log[index].term
 
 
+def check_node(checker, node):
+    """The NODE_STATE hand-off as the run makes it: the state read once."""
+    checker.check_node(node, *visible_state(node))
+
+
 def violation_of(call, *args):
     with pytest.raises(SafetyViolation) as caught:
         call(*args)
@@ -36,60 +42,60 @@ def violation_of(call, *args):
 
 def test_two_leaders_in_one_term_break_election_safety():
     checker = SafetyChecker()
-    checker.check_node(FakeNode(0, term=2, role=Role.LEADER))
-    assert violation_of(checker.check_node, FakeNode(1, term=2, role=Role.LEADER)) == checkers.ELECTION_SAFETY
+    check_node(checker, FakeNode(0, term=2, role=Role.LEADER))
+    assert violation_of(check_node, checker, FakeNode(1, term=2, role=Role.LEADER)) == checkers.ELECTION_SAFETY
 
 
 def test_leaders_of_different_terms_are_fine():
     checker = SafetyChecker()
-    checker.check_node(FakeNode(0, term=2, role=Role.LEADER))
-    checker.check_node(FakeNode(1, term=3, role=Role.LEADER))
+    check_node(checker, FakeNode(0, term=2, role=Role.LEADER))
+    check_node(checker, FakeNode(1, term=3, role=Role.LEADER))
 
 
 def test_a_leader_that_drops_its_tail_breaks_leader_append_only():
     checker = SafetyChecker()
     leader = FakeNode(0, term=2, role=Role.LEADER, terms=(1, 2, 2))
-    checker.check_node(leader)
+    check_node(checker, leader)
     leader.log.pop()
-    assert violation_of(checker.check_node, leader) == checkers.LEADER_APPEND_ONLY
+    assert violation_of(check_node, checker, leader) == checkers.LEADER_APPEND_ONLY
 
 
 def test_a_leader_that_overwrites_its_last_entry_breaks_leader_append_only():
     checker = SafetyChecker()
     leader = FakeNode(0, term=3, role=Role.LEADER, terms=(1, 3))
-    checker.check_node(leader)
+    check_node(checker, leader)
     leader.log[2] = Entry(2, 2, None)
-    assert violation_of(checker.check_node, leader) == checkers.LEADER_APPEND_ONLY
+    assert violation_of(check_node, checker, leader) == checkers.LEADER_APPEND_ONLY
 
 
 def test_a_new_leader_missing_a_committed_entry_breaks_leader_completeness():
     checker = SafetyChecker()
-    checker.check_node(FakeNode(0, term=2, terms=(1, 2), commit_index=2))
+    check_node(checker, FakeNode(0, term=2, terms=(1, 2), commit_index=2))
     newcomer = FakeNode(1, term=3, role=Role.LEADER, terms=(1,))
-    assert violation_of(checker.check_node, newcomer) == checkers.LEADER_COMPLETENESS
+    assert violation_of(check_node, checker, newcomer) == checkers.LEADER_COMPLETENESS
 
 
 def test_a_stale_leader_of_a_lower_term_is_not_a_completeness_violation():
     checker = SafetyChecker()
     # Entry 2 was reported committed by a node in term 4: it may have been
     # committed in term 4, so a late leader of term 3 need not hold it.
-    checker.check_node(FakeNode(0, term=4, terms=(1, 4), commit_index=2))
-    checker.check_node(FakeNode(1, term=3, role=Role.LEADER, terms=(1, 3)))
+    check_node(checker, FakeNode(0, term=4, terms=(1, 4), commit_index=2))
+    check_node(checker, FakeNode(1, term=3, role=Role.LEADER, terms=(1, 3)))
 
 
 def test_commit_index_moving_backwards_is_a_violation_but_a_restart_resets_it():
     checker = SafetyChecker()
     node = FakeNode(0, terms=(1, 1), commit_index=2)
-    checker.check_node(node)
+    check_node(checker, node)
     node.commit_index = 1
-    assert violation_of(checker.check_node, node) == checkers.COMMIT_MONOTONIC
+    assert violation_of(check_node, checker, node) == checkers.COMMIT_MONOTONIC
     checker.node_stopped(0)
-    checker.check_node(FakeNode(0, terms=(1, 1), commit_index=0))
+    check_node(checker, FakeNode(0, terms=(1, 1), commit_index=0))
 
 
 def test_commit_index_past_the_log_is_a_violation():
     checker = SafetyChecker()
-    assert violation_of(checker.check_node, FakeNode(0, terms=(1,), commit_index=3)) == checkers.COMMIT_WITHIN_LOG
+    assert violation_of(check_node, checker, FakeNode(0, terms=(1,), commit_index=3)) == checkers.COMMIT_WITHIN_LOG
 
 
 def test_two_different_entries_at_one_index_and_term_break_log_matching():

@@ -94,7 +94,10 @@ class LivenessChecker:
         return cls(run.schedule)
 
     def handlers(self, phase: Phase) -> dict:
-        handlers = {Handoff.NODE_EVENT: self.on_node_event, Handoff.NODE_STARTED: self.node_restarted}
+        # LeaderStepDown is judged only with CheckQuorum on: without it the
+        # per-event bookkeeping would watch for nothing.
+        handlers = ({Handoff.NODE_EVENT: self.on_node_event, Handoff.NODE_STARTED: self.node_restarted}
+                    if self.check_quorum else {})
         if self.deadline_ticks is not None and self.pending_at_heal is None:
             handlers[Handoff.PHASE] = self.on_phase  # to start the progress check at the heal
         if phase is Phase.WAITING_FOR_PROGRESS:
@@ -121,8 +124,6 @@ class LivenessChecker:
                 self.heard[node_id][source] = self.node_ticks[node_id]
             return
         self.node_ticks[node_id] += 1
-        if not self.check_quorum:
-            return
         if node.role != _LEADER:
             self.leader_since[node_id] = None
             return
@@ -157,13 +158,18 @@ class LivenessChecker:
             run.progress_seen("progress after the heal: one leader, pending operations done")
 
     def progress_made(self, nodes) -> bool:
+        # Called every step while waiting: the pending operations are the
+        # cheapest test, and completed ones are dropped as they are seen.
+        pending = self.pending_at_heal
+        while pending and pending[-1].completed_us is not None:
+            pending.pop()
+        if pending:
+            return False
         leaders = [node for node in nodes if node is not None and node.role == _LEADER]
         if len(leaders) != 1:
             return False
         term = leaders[0].term
-        if any(node is not None and node.term != term for node in nodes):
-            return False
-        return all(op.completed_us is not None for op in self.pending_at_heal)
+        return not any(node is not None and node.term != term for node in nodes)
 
     def no_progress(self, nodes) -> LivenessViolation:
         live = [node for node in nodes if node is not None]

@@ -45,8 +45,9 @@ class Handoff(IntEnum):
     # (node, source): the node handled a tick (source -1) or a message from
     # endpoint ``source``, before its ready batches are carried out.
     NODE_EVENT = 0
-    # (node): the node's visible state, before each ready() call (so after
-    # the event and after each advance()) and after a restart.
+    # (node, term, role, commit_index, last_index): the node's visible state,
+    # read once for every handler and the trace record, before each ready()
+    # call (so after the event and after each advance()) and after a restart.
     NODE_STATE = 1
     # (node, ready): a ready batch, persisted but not yet sent or applied.
     READY = 2

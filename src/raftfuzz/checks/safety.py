@@ -95,10 +95,10 @@ class SafetyChecker:
         if ready.committed:
             self._check_applied(node, ready.committed)
 
-    def check_node(self, node) -> None:
-        """Checks a node's visible state after it handled an event."""
-        # Called before every ready() of every node: each attribute is read once.
-        commit_index = node.commit_index
+    def check_node(self, node, term: int, role, commit_index: int, last_index: int) -> None:
+        """Checks a node's visible state (read once by the run for every
+        observer: raftfuzz.checks.protocol.Handoff.NODE_STATE) after it
+        handled an event."""
         node_id = node.id
         previous_commit = self.commit_seen.get(node_id, 0)
         if commit_index < previous_commit:
@@ -109,7 +109,6 @@ class SafetyChecker:
                 facts={"before": previous_commit, "after": commit_index},
             )
         self.commit_seen[node_id] = commit_index
-        last_index = node.last_index()
         if commit_index > last_index:
             raise SafetyViolation(
                 COMMIT_WITHIN_LOG,
@@ -118,16 +117,16 @@ class SafetyChecker:
                 facts={"commit_index": commit_index, "last_index": last_index},
             )
         if commit_index > previous_commit:
-            self._learn_commits(node, commit_index)
-        if node.role == _LEADER:
-            self._check_leader(node)
+            self._learn_commits(node, term, commit_index)
+        if role == _LEADER:
+            self._check_leader(node, term, last_index)
         else:
             self.leader_tail.pop(node_id, None)
 
-    def _learn_commits(self, node, commit_index: int) -> None:
+    def _learn_commits(self, node, term: int, commit_index: int) -> None:
         committed_terms = self.committed_terms
         bounds = self.commit_term_bounds
-        bound = max(bounds[-1], node.term)
+        bound = max(bounds[-1], term)
         for index in range(len(committed_terms), commit_index + 1):
             committed_terms.append(_term_or_none(node, index))
             bounds.append(bound)
@@ -145,8 +144,7 @@ class SafetyChecker:
                 facts={"term": vote.term, "voter": vote.src, "candidates": [granted, vote.dst]},
             )
 
-    def _check_leader(self, node) -> None:
-        term = node.term
+    def _check_leader(self, node, term: int, last_index: int) -> None:
         leader = self.leader_of_term.setdefault(term, node.id)
         if leader != node.id:
             raise SafetyViolation(
@@ -155,7 +153,6 @@ class SafetyChecker:
                 nodes=(leader, node.id),
                 facts={"term": term},
             )
-        last_index = node.last_index()
         tail = self.leader_tail.get(node.id)
         if tail is None or tail[0] != term:
             self._check_leader_completeness(node)

@@ -116,5 +116,5 @@ def _failed_run(simulation, violation: Violation) -> RunResult:
     violation.step, violation.time_us = simulation.step, simulation.now
     return RunResult(steps=simulation.step, time_us=simulation.now, trace_hash=simulation.hasher.hexdigest(),
                      ended_by="violation", violation=violation, history=simulation.history,
-                     network=simulation.core.stats(), trace_records=tuple(simulation.trace),
+                     network=simulation.core.stats(), trace_records=simulation.trace_records(),
                      describe=simulation._describe)

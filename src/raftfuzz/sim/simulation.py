@@ -38,7 +38,6 @@ instrument the node's module alone.
 
 import hashlib
 import struct
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -101,6 +100,8 @@ _HASH_RECORD = struct.Struct("<9q")
 # Records wait in a buffer until a barrier (or this many bytes) and are then
 # hashed and, with feedback on, handed to the core in one crossing.
 _RECORD_FLUSH_BYTES = 256 * _HASH_RECORD.size
+# The report's trace tail is read back from the last records hashed.
+_TAIL_BYTES = TRACE_TAIL * _HASH_RECORD.size
 
 
 @dataclass
@@ -200,10 +201,15 @@ class Simulation:
         self.now = 0
         self.step = 0
         self.hasher = hashlib.blake2b(digest_size=16)
-        # Trace-hash records not yet hashed (see _flush_records).
+        # Trace-hash records not yet hashed (see _flush_records), one per
+        # handled event; the last TRACE_TAIL hashed ones, and how many were.
         self.records = bytearray()
+        self.hashed_tail = b""
+        self.hashed_count = 0
+        # The event being handled when the run stopped by an exception, if
+        # its record was not written (see trace_records).
+        self.in_flight: tuple | None = None
         self.feedback = feedback
-        self.trace: deque = deque(maxlen=TRACE_TAIL)
 
         self._configure_network()
         for endpoint in range(self.endpoint_count):
@@ -310,8 +316,11 @@ class Simulation:
 
     def run(self) -> RunResult:
         core = self.core
+        handle = self._handle
+        max_steps = self.max_steps
         ended_by = "quiet_end"
         violation = None
+        time_us = kind = a = b = c = 0
         try:
             try:
                 while True:
@@ -322,11 +331,11 @@ class Simulation:
                         break
                     fields = iter(batch)
                     for time_us, kind, a, b, c in zip(fields, fields, fields, fields, fields):
-                        if self.step >= self.max_steps:
+                        if self.step >= max_steps:
                             ended_by = "max_steps"
                             raise _Stop
                         self.step += 1
-                        self._handle(time_us, kind, a, b, c)
+                        handle(time_us, kind, a, b, c)
                         if self._on_step is not None:
                             self._on_step(self)
                     # A barrier ends its batch and may change node and link states,
@@ -337,6 +346,10 @@ class Simulation:
                         break
             except _Stop:
                 pass
+            except BaseException:
+                if self._recorded() < self.step:  # the event being handled wrote no record
+                    self.in_flight = (self.step, time_us, kind, a, b, c)
+                raise
             self.ended_by = ended_by
             self._finish_checkers()
         except Violation as found:
@@ -354,7 +367,7 @@ class Simulation:
             trace_hash=self.hasher.hexdigest(),
             ended_by=ended_by,
             violation=violation,
-            trace_records=tuple(self.trace),
+            trace_records=self.trace_records(),
             describe=self._describe,
             history=self.history,
             network=core.stats(),
@@ -362,7 +375,6 @@ class Simulation:
 
     def _handle(self, time_us: int, kind: int, a: int, b: int, c: int) -> None:
         self.now = time_us
-        self.trace.append((self.step, time_us, kind, a, b, c))
         if self.log_level >= 0:
             roles_before = [(node.role, node.term) if node else None for node in self.nodes]
         node_id = -1
@@ -412,22 +424,20 @@ class Simulation:
             node = self.nodes[node_id]
             if self._on_node_event is not None:
                 self._on_node_event(node, source)  # the sender, or -1 for a tick
-            self._drain(node_id, node)
-            if self.log_level >= 0 and roles_before[node_id] != (node.role, node.term):
-                self._log(0, f"n{node_id} is {node.role.name.lower()} of term {node.term}")
-            role = node.role
+            term, role, commit_index, last_index = self._drain(node_id, node)
+            if self.log_level >= 0 and roles_before[node_id] != (role, term):
+                self._log(0, f"n{node_id} is {node.role.name.lower()} of term {term}")
             if role == _LEADER:
-                self.leader_of_term.setdefault(node.term, node_id)
-            campaign = self.campaign
-            if role == _LEADER and campaign and campaign.node == node_id and not campaign.ending:
-                # It won: the campaign ends at the next barrier (link state
-                # changes only between batches; docs/core.md).
-                campaign.ending = True
-                self.core.push(time_us + LATENCY_FLOOR_US, KIND_CAMPAIGN_END, 0, 0, campaign.serial)
-            state = (node.term, int(role), node.commit_index, node.last_index())
+                self.leader_of_term.setdefault(term, node_id)
+                campaign = self.campaign
+                if campaign and campaign.node == node_id and not campaign.ending:
+                    # It won: the campaign ends at the next barrier (link state
+                    # changes only between batches; docs/core.md).
+                    campaign.ending = True
+                    self.core.push(time_us + LATENCY_FLOOR_US, KIND_CAMPAIGN_END, 0, 0, campaign.serial)
+            self.records += _HASH_RECORD.pack(time_us, kind, a, b, c, term, role, commit_index, last_index)
         else:
-            state = (0, 0, 0, 0)
-        self.records += _HASH_RECORD.pack(time_us, kind, a, b, c, *state)
+            self.records += _HASH_RECORD.pack(time_us, kind, a, b, c, 0, 0, 0, 0)
 
     def _flush_records(self) -> None:
         """Hashes the buffered records (one update gives the same digest as one
@@ -437,24 +447,44 @@ class Simulation:
             self.hasher.update(records)
             if self._on_records is not None:
                 self._on_records(records)
+            self.hashed_tail = (self.hashed_tail + records)[-_TAIL_BYTES:]
+            self.hashed_count += len(records) // _HASH_RECORD.size
             records.clear()
 
-    def _drain(self, node_id: int, node) -> None:
+    def _recorded(self) -> int:
+        """How many events have written their trace-hash record."""
+        return self.hashed_count + len(self.records) // _HASH_RECORD.size
+
+    def trace_records(self) -> tuple:
+        """The last TRACE_TAIL handled events as (step, time_us, kind, a, b, c),
+        read back from their trace-hash records, and the event an exception
+        interrupted, if any: a report's trace tail (RunResult.trace_tail)."""
+        recent = (self.hashed_tail + self.records)[-_TAIL_BYTES:]
+        first_step = self._recorded() - len(recent) // _HASH_RECORD.size + 1
+        events = [(first_step + i, *record[:5]) for i, record in enumerate(_HASH_RECORD.iter_unpack(recent))]
+        if self.in_flight is not None:
+            events.append(self.in_flight)
+        return tuple(events[-TRACE_TAIL:])
+
+    def _drain(self, node_id: int, node) -> tuple:
         """Carries out the node's ready batches in the contract's order:
-        persist (and sync), then send, then apply."""
+        persist (and sync), then send, then apply. Returns the node's visible
+        state once it has no more work (visible_state), for the trace record."""
         disk = self.disks[node_id]
         on_node_state, on_ready = self._on_node_state, self._on_ready
         for _ in range(MAX_READY_ROUNDS):
+            # Read once and shared by the checkers and the trace record.
+            term, role, commit_index, last_index = node.term, node.role, node.commit_index, node.last_index()
             # Checked before each hand-off too, so a node whose broken state
             # keeps it busy is reported as the violation it is.
             if on_node_state is not None:
-                on_node_state(node)
+                on_node_state(node, term, role, commit_index, last_index)
             try:
                 ready = node.ready()
             except Exception as error:
                 raise node_panic(node_id, error) from error
             if ready is None:
-                return
+                return term, role, commit_index, last_index
             if ready.snapshot is not None:
                 disk.write_snapshot(ready.snapshot)
             if ready.hard_state is not None:
@@ -637,7 +667,7 @@ class Simulation:
             self._on_node_started(node_id)
         self.core.set_node_state(self.now, node_id, core_module.NODE_UP)
         if self._on_node_state is not None:
-            self._on_node_state(node)
+            self._on_node_state(node, *visible_state(node))
 
     def pause_node(self, node_id: int) -> None:
         if self.nodes[node_id] is not None and not self.paused[node_id]:
@@ -702,6 +732,12 @@ def _fan_out(handlers: list):
         for handler in handlers:
             handler(*arguments)
     return fan_out
+
+
+def visible_state(node) -> tuple:
+    """What the NODE_STATE hand-off passes beside the node, read once
+    (raftfuzz.checks.protocol): term, role, commit index, last log index."""
+    return node.term, node.role, node.commit_index, node.last_index()
 
 
 def node_config(schedule: Schedule) -> NodeConfig:
