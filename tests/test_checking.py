@@ -5,6 +5,7 @@ as the built-in checkers' do."""
 
 from raftfuzz.checks.safety import SafetyChecker
 from raftfuzz.checks.protocol import Handoff, Phase
+from raftfuzz.node.interface import Role
 from raftfuzz.node.raft import RaftNode
 from raftfuzz.schedule.codec import Verb
 from raftfuzz.sim.simulation import CHECKERS, Simulation
@@ -25,6 +26,9 @@ class Recorder:
         self.phases: list[Phase] = []
         self.finished_in: Phase | None = None
         self.ended_by: str | None = None
+        # Every NODE_STATE hand-off: (node id, term, role, commit index, last
+        # index), and every NODE_STOPPED as (node id, None, None, None, None).
+        self.states: list[tuple] = []
 
     @classmethod
     def for_run(cls, run) -> "Recorder":
@@ -33,13 +37,25 @@ class Recorder:
         return recorder
 
     def handlers(self, phase: Phase) -> dict:
-        def count(handoff):
-            def handler(*arguments):
-                self.counts[handoff] += 1
-                if handoff is Handoff.PHASE:
-                    self.phases.append(arguments[1])
-            return handler
-        return {handoff: count(handoff) for handoff in Handoff}
+        return {handoff: getattr(self, f"on_{handoff.name.lower()}", self._counter(handoff)) for handoff in Handoff}
+
+    def _counter(self, handoff):
+        def count(*arguments):
+            self.counts[handoff] += 1
+        return count
+
+    def on_phase(self, run, phase) -> None:
+        self.counts[Handoff.PHASE] += 1
+        self.phases.append(phase)
+
+    # The same bound methods in every phase: one subscriber throughout.
+    def on_node_state(self, node, *state) -> None:
+        self.counts[Handoff.NODE_STATE] += 1
+        self.states.append((node.id, *state))
+
+    def on_node_stopped(self, node_id) -> None:
+        self.counts[Handoff.NODE_STOPPED] += 1
+        self.states.append((node_id, None, None, None, None))
 
     def finish(self, run) -> str:
         self.finished_in, self.ended_by = run.phase, run.ended_by
@@ -78,9 +94,25 @@ def test_every_hand_off_reaches_a_checker_that_subscribed_to_it():
     counts = Recorder.last.counts
     assert counts[Handoff.STEP] == result.steps
     assert counts[Handoff.NODE_STOPPED] == counts[Handoff.NODE_STARTED] == 1  # the crash, the heal's restart
-    # Before every ready() call: at least once per node event, once per restart.
-    assert counts[Handoff.NODE_STATE] > counts[Handoff.NODE_EVENT] > 0
+    assert counts[Handoff.NODE_STATE] > 0 and counts[Handoff.NODE_EVENT] > 0
     assert counts[Handoff.READY] > 0 and counts[Handoff.RECORDS] > 0
+
+
+def test_a_node_state_is_handed_over_at_every_change_and_never_twice_unless_it_leads():
+    simulation, result = run_with(Recorder.for_run, **FAST_NETWORK)
+    states = Recorder.last.states
+    last_handed = {}
+    for node_id, term, role, commit_index, last_index in states:
+        state = (term, role, commit_index, last_index)
+        if term is None:  # a crash: the next incarnation starts afresh
+            last_handed.pop(node_id, None)
+            continue
+        assert role == Role.LEADER or last_handed.get(node_id) != state
+        last_handed[node_id] = state
+    # Each node's state at the end of the run is the last one it handed over.
+    for node in simulation.nodes:
+        assert last_handed[node.id] == (node.term, node.role, node.commit_index, node.last_index())
+    assert any(state[2] == Role.LEADER for state in states)
 
 
 def test_only_what_a_checker_subscribes_to_is_handed_to_it():

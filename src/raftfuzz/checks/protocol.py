@@ -47,7 +47,10 @@ class Handoff(IntEnum):
     NODE_EVENT = 0
     # (node, term, role, commit_index, last_index): the node's visible state,
     # read once for every handler and the trace record, before each ready()
-    # call (so after the event and after each advance()) and after a restart.
+    # call (so after the event and after each advance()) and after a restart;
+    # handed over only when it differs from the last one handed for this node
+    # incarnation, or the node leads (its log may change under the same last
+    # index), so a handler sees every change and never the same state twice.
     NODE_STATE = 1
     # (node, ready): a ready batch, persisted but not yet sent or applied.
     READY = 2

@@ -228,6 +228,10 @@ class Simulation:
         self.ended_by: str | None = None
         self.verdicts: dict[str, str] = {}
         self._entering: list[Phase] = []  # see _enter
+        # The visible state last handed to NODE_STATE, per node incarnation,
+        # and to whom (a new subscriber is handed every state afresh).
+        self.handed_state: list[tuple | None] = [None] * n
+        self._node_state_handlers: list | None = None
         # Built after the initial node and link states: the state feedback's
         # abstraction starts from them.
         self.checkers = [checker for checker in (factory(self) for factory in checkers) if checker is not None]
@@ -265,6 +269,10 @@ class Simulation:
         for checker in self.checkers:
             for handoff, handler in checker.handlers(self.phase).items():
                 observers[handoff].append(handler)
+        if observers[Handoff.NODE_STATE] != self._node_state_handlers:
+            # A checker that subscribes now has been handed nothing yet.
+            self._node_state_handlers = observers[Handoff.NODE_STATE]
+            self.handed_state = [None] * self.node_count
         self._on_node_event = _fan_out(observers[Handoff.NODE_EVENT])
         self._on_node_state = _fan_out(observers[Handoff.NODE_STATE])
         self._on_ready = _fan_out(observers[Handoff.READY])
@@ -472,13 +480,19 @@ class Simulation:
         state once it has no more work (visible_state), for the trace record."""
         disk = self.disks[node_id]
         on_node_state, on_ready = self._on_node_state, self._on_ready
+        handed = self.handed_state
         for _ in range(MAX_READY_ROUNDS):
             # Read once and shared by the checkers and the trace record.
             term, role, commit_index, last_index = node.term, node.role, node.commit_index, node.last_index()
             # Checked before each hand-off too, so a node whose broken state
-            # keeps it busy is reported as the violation it is.
+            # keeps it busy is reported as the violation it is; but only
+            # when it changed or the node leads (a leader's log can change
+            # under an unchanged last index), see Handoff.NODE_STATE.
             if on_node_state is not None:
-                on_node_state(node, term, role, commit_index, last_index)
+                state = (term, role, commit_index, last_index)
+                if role == _LEADER or handed[node_id] != state:
+                    handed[node_id] = state
+                    on_node_state(node, term, role, commit_index, last_index)
             try:
                 ready = node.ready()
             except Exception as error:
@@ -650,6 +664,7 @@ class Simulation:
         if self.campaign is not None and self.campaign.node == node_id:
             self._end_campaign()
         self.nodes[node_id] = None
+        self.handed_state[node_id] = None
         self.paused[node_id] = False
         self.crash_order.append(node_id)
         self.disks[node_id].crash()
@@ -667,7 +682,8 @@ class Simulation:
             self._on_node_started(node_id)
         self.core.set_node_state(self.now, node_id, core_module.NODE_UP)
         if self._on_node_state is not None:
-            self._on_node_state(node, *visible_state(node))
+            state = self.handed_state[node_id] = visible_state(node)
+            self._on_node_state(node, *state)
 
     def pause_node(self, node_id: int) -> None:
         if self.nodes[node_id] is not None and not self.paused[node_id]:
