@@ -158,17 +158,24 @@ class SafetyChecker:
             self._check_leader_completeness(node)
         else:
             _, previous_last, previous_last_term = tail
+            if last_index < previous_last:
+                raise self._append_only_violation(node, term, previous_last, last_index)
             # An entry compacted into the snapshot is committed, hence kept.
-            if last_index < previous_last or (
-                previous_last >= node.log_start() and node.term_at(previous_last) != previous_last_term
-            ):
-                raise SafetyViolation(
-                    LEADER_APPEND_ONLY,
-                    f"leader {node.id} of term {term} removed or overwrote entry {previous_last}",
-                    nodes=(node.id,),
-                    facts={"term": term, "index": previous_last, "last_index": last_index},
-                )
+            if previous_last >= node.log_start():
+                if node.term_at(previous_last) != previous_last_term:
+                    raise self._append_only_violation(node, term, previous_last, last_index)
+                if last_index == previous_last:
+                    return  # the tail is unchanged (checked just now)
         self.leader_tail[node.id] = (term, last_index, node.term_at(last_index))
+
+    @staticmethod
+    def _append_only_violation(node, term: int, index: int, last_index: int) -> SafetyViolation:
+        return SafetyViolation(
+            LEADER_APPEND_ONLY,
+            f"leader {node.id} of term {term} removed or overwrote entry {index}",
+            nodes=(node.id,),
+            facts={"term": term, "index": index, "last_index": last_index},
+        )
 
     def _check_leader_completeness(self, node) -> None:
         """A leader of term T must hold every entry committed in a term below

@@ -78,9 +78,12 @@ TRACE_TAIL = 64
 # send is two); more means it never settles, which is a target bug.
 MAX_READY_ROUNDS = 8
 
-# Read after every node event: a module constant is several times faster
-# to look up than the enum member.
+# Read at every event: a module constant is several times faster to look
+# up than an enum member or another module's attribute.
 _LEADER = Role.LEADER
+_DELIVER = core_module.KIND_DELIVER
+_TICK = core_module.KIND_TICK
+_BARRIER_MIN = core_module.KIND_BARRIER_MIN
 
 KIND_FAULT = core_module.KIND_BARRIER_MIN
 KIND_HEAL_EVERYTHING = core_module.KIND_BARRIER_MIN + 1
@@ -348,7 +351,7 @@ class Simulation:
                             self._on_step(self)
                     # A barrier ends its batch and may change node and link states,
                     # which the feedback must see right after the barrier's record.
-                    if batch[-4] >= core_module.KIND_BARRIER_MIN or len(self.records) >= _RECORD_FLUSH_BYTES:
+                    if batch[-4] >= _BARRIER_MIN or len(self.records) >= _RECORD_FLUSH_BYTES:
                         self._flush_records()
                     if self.now >= self.quiet_end_us and self.phase is not Phase.WAITING_FOR_PROGRESS:
                         break
@@ -386,7 +389,7 @@ class Simulation:
         if self.log_level >= 0:
             roles_before = [(node.role, node.term) if node else None for node in self.nodes]
         node_id = -1
-        if kind == core_module.KIND_DELIVER:
+        if kind == _DELIVER:
             message = self.messages[c]
             if b < self.node_count:
                 node_id, source = b, a
@@ -400,7 +403,7 @@ class Simulation:
                 self._send_sessions(self.session_owner[b - self.node_count].receive(message, time_us))
                 if self.log_level >= 1:
                     self._log(1, f"client c{b} <- {self._describe_message(message)}")
-        elif kind == core_module.KIND_TICK:
+        elif kind == _TICK:
             if a < self.node_count:
                 node_id, source = a, -1
                 if self.log_level >= 2:
@@ -536,14 +539,13 @@ class Simulation:
             self._send_all(request.src, (request,))
 
     def _send_all(self, src: int, messages) -> None:
-        core = self.core
+        sent, send, now, endpoint_count = self.messages, self.core.send, self.now, self.endpoint_count
         for message in messages:
             dst = message.dst
-            if not 0 <= dst < self.endpoint_count or dst == src or message.src != src:
+            if not 0 <= dst < endpoint_count or dst == src or message.src != src:
                 raise HarnessError(f"endpoint {src} sent a message with src {message.src} to {dst}")
-            message_id = len(self.messages)
-            self.messages.append(message)
-            core.send(self.now, src, dst, message_id)
+            send(now, src, dst, len(sent))
+            sent.append(message)
 
     # --------------------------------------------------------------- faults
 
