@@ -22,7 +22,9 @@ Modes (each a separate process per repetition, stopping at the first violation):
   (``--mutator=bytes``), to show what the structure-aware mutator adds;
 - ``state:FEATURES`` (e.g. ``state:states+history``): ``state`` with
   ``RAFTFUZZ_STATE_FEATURES=FEATURES``, to compare abstractions side by side
-  with random mode on the same bugs and seeds.
+  with random mode on the same bugs and seeds;
+- ``code:PARTS`` (e.g. ``code:blocks``): ``code`` with
+  ``RAFTFUZZ_CODE_COVERAGE=PARTS``, to compare what is instrumented.
 
 Budgets. ``--budget`` is wall seconds (passed on as ``-max_total_time`` /
 ``--seconds``); ``--cpu-budget`` stops a process (SIGINT) once it has used
@@ -156,9 +158,9 @@ def run_one(mode: str, bug: str, rep: int, budget: int, cpu_budget: float | None
             # A campaign started in the background inherits SIGINT ignored, and
             # Python keeps an ignored SIGINT ignored: give the child the default.
             environment = dict(os.environ)
-            features = split_mode(mode)[1]
-            if features is not None:
-                environment["RAFTFUZZ_STATE_FEATURES"] = features
+            base, variant = split_mode(mode)
+            if variant is not None:
+                environment["RAFTFUZZ_CODE_COVERAGE" if base == "code" else "RAFTFUZZ_STATE_FEATURES"] = variant
             process = subprocess.Popen(command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                        env=environment, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
             RUNNING.add(process)
@@ -234,17 +236,19 @@ def chosen_modes(text: str) -> list[str]:
     unknown = [mode for mode in modes if split_mode(mode)[0] not in MODES]
     if unknown:
         raise SystemExit(f"bench_bugs: unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}"
-                         " (state:FEATURES for a state-feature variant)")
+                         " (state:FEATURES for a state-feature variant, code:PARTS for a coverage variant)")
+    from raftfuzz.run.instrumentation import coverage_parts
     from raftfuzz.run.settings import SettingsError, state_feature_mask
 
     for mode in modes:
-        base, features = split_mode(mode)
-        if features is not None:
-            if base not in ("state", "code+state"):
-                raise SystemExit(f"bench_bugs: {mode}: only state and code+state take :FEATURES")
+        base, variant = split_mode(mode)
+        if variant is not None:
+            if base not in ("state", "code+state", "code"):
+                raise SystemExit(f"bench_bugs: {mode}: only code (:PARTS), state and code+state (:FEATURES) "
+                                 "take a variant")
             try:
-                state_feature_mask(features)
-            except SettingsError as error:
+                coverage_parts(variant) if base == "code" else state_feature_mask(variant)
+            except (SettingsError, ValueError) as error:
                 raise SystemExit(f"bench_bugs: {mode}: {error}") from None
     return modes
 

@@ -85,7 +85,7 @@ def test_every_setting_survives_the_trip_through_a_child_environment():
                "REQUESTS_CA_BUNDLE": "/ca.pem", "RAFTFUZZ_STORAGE_RETRY_SECONDS": "2.5", "RAFTFUZZ_SYNC": "0",
                "RAFTFUZZ_SYNC_INTERVAL": "5", "RAFTFUZZ_WORKER": "w1", "FUZZ_MODE": "random",
                "FUZZ_SECONDS": "60", "FUZZ_FILE": "/f.json", "JOB_COMPLETION_INDEX": "3",
-               "RAFTFUZZ_SHRINK_SECONDS": "7.5"}
+               "RAFTFUZZ_SHRINK_SECONDS": "7.5", "RAFTFUZZ_CODE_COVERAGE": "blocks+accessors"}
     assert set(environ) == {setting.variable for setting in SETTINGS}  # every variable is exercised
     settings = Settings.load(environ=environ)
     defaults = Settings()

@@ -193,9 +193,8 @@ def _harness(settings: Settings, *, instrument: bool):
     needs (simulator, checkers, core) is imported first: modules already
     imported are not instrumented, and only the node's module (and the
     reference node, if the target builds on it) is imported inside."""
-    import atheris
-
     from raftfuzz.run.harness import Harness
+    from raftfuzz.run.instrumentation import coverage_parts, instrumented_imports, uninstrument_accessors
     from raftfuzz.run.target import load_target, split_target
 
     spec = settings.target_spec
@@ -204,9 +203,13 @@ def _harness(settings: Settings, *, instrument: bool):
         declared = declared_instrumentation(target_module)
         packages = sorted({"raftfuzz", target_module.partition(".")[0], *declared})
         extra = f"; packages it declares: {', '.join(declared)}" if declared else ""
-        print(f"raftfuzz: instrumenting the target module {target_module}{extra}", file=sys.stderr)
-        with atheris.instrument_imports(include=packages):
+        parts = coverage_parts(settings.code_coverage)
+        print(f"raftfuzz: instrumenting the target module {target_module}{extra} "
+              f"(RAFTFUZZ_CODE_COVERAGE={settings.code_coverage})", file=sys.stderr)
+        with instrumented_imports(packages, comparisons="comparisons" in parts):
             node_class = load_target(spec)
+        if "accessors" not in parts:
+            uninstrument_accessors(node_class)
     else:
         node_class = load_target(spec)
     return Harness.from_settings(node_class, settings)

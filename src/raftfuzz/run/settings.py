@@ -27,6 +27,7 @@ from pathlib import Path
 
 from raftfuzz.core.constants import (FEEDBACK_COARSE, FEEDBACK_EVENT_KIND, FEEDBACK_HISTORY, FEEDBACK_ONCE,
                                      FEEDBACK_STATES, FEEDBACK_TRANSITIONS)
+from raftfuzz.run.instrumentation import coverage_parts
 from raftfuzz.run.moved import current_target
 from raftfuzz.run.outcome import Outcome
 
@@ -126,6 +127,14 @@ def _features(text: str, name: str) -> str:
     return text
 
 
+def _coverage(text: str, name: str) -> str:
+    try:
+        coverage_parts(text)
+    except ValueError as error:
+        raise SettingsError(f"{name}={text} {error}") from None
+    return text
+
+
 def state_feature_mask(text: str, name: str = "RAFTFUZZ_STATE_FEATURES") -> int:
     """The core's FEEDBACK_* bitmask a feature list such as ``states+kind`` names."""
     features = 0
@@ -162,6 +171,7 @@ SETTINGS = (
     Variable("core", "RAFTFUZZ_CORE", "--core", _choice("a core", CORE_NAMES)),
     Variable("feedback", "RAFTFUZZ_FEEDBACK", "--feedback", _choice("a feedback mode", FEEDBACK_MODES)),
     Variable("state_features", "RAFTFUZZ_STATE_FEATURES", None, _features),
+    Variable("code_coverage", "RAFTFUZZ_CODE_COVERAGE", None, _coverage),
     Variable("mutator", "RAFTFUZZ_MUTATOR", "--mutator", _choice("a mutator", MUTATORS)),
     Variable("shrink_seconds", "RAFTFUZZ_SHRINK_SECONDS", "--shrink-seconds", _seconds(0, 3600, low_included=True)),
     Variable("log_level", "RAFTFUZZ_LOG", "--log-level", _choice("a log level", LOG_LEVELS)),
@@ -208,6 +218,7 @@ class Settings:
     core: str | None = None            # None: C when built
     feedback: str = "state"            # measured best (docs/feedback.md)
     state_features: str = "states"     # measured best (docs/feedback.md)
+    code_coverage: str = "blocks+comparisons+accessors"  # what --feedback=code instruments
     mutator: str = "schedule"
     shrink_seconds: float = 0.0        # 0: a new crash is saved as found
     log_level: str = "info"
