@@ -49,8 +49,9 @@ class Handoff(IntEnum):
     # read once for every handler and the trace record, before each ready()
     # call (so after the event and after each advance()) and after a restart;
     # handed over only when it differs from the last one handed for this node
-    # incarnation, or the node leads (its log may change under the same last
-    # index), so a handler sees every change and never the same state twice.
+    # incarnation (for a leader, so does the term of its last entry: its log
+    # may be overwritten under the same last index), so a handler sees every
+    # change and never the same state twice.
     NODE_STATE = 1
     # (node, ready): a ready batch, persisted but not yet sent or applied.
     READY = 2

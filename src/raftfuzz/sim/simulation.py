@@ -489,11 +489,13 @@ class Simulation:
             term, role, commit_index, last_index = node.term, node.role, node.commit_index, node.last_index()
             # Checked before each hand-off too, so a node whose broken state
             # keeps it busy is reported as the violation it is; but only
-            # when it changed or the node leads (a leader's log can change
-            # under an unchanged last index), see Handoff.NODE_STATE.
+            # when it changed (for a leader, the term of its last entry too:
+            # its log may be overwritten under the same last index), see
+            # Handoff.NODE_STATE.
             if on_node_state is not None:
-                state = (term, role, commit_index, last_index)
-                if role == _LEADER or handed[node_id] != state:
+                state = ((term, role, commit_index, last_index, node.term_at(last_index)) if role == _LEADER
+                         else (term, role, commit_index, last_index))
+                if handed[node_id] != state:
                     handed[node_id] = state
                     on_node_state(node, term, role, commit_index, last_index)
             try:
