@@ -194,7 +194,7 @@ def _harness(settings: Settings, *, instrument: bool):
     imported are not instrumented, and only the node's module (and the
     reference node, if the target builds on it) is imported inside."""
     from raftfuzz.run.harness import Harness
-    from raftfuzz.run.instrumentation import coverage_parts, instrumented_imports, uninstrument_accessors
+    from raftfuzz.run.instrumentation import CodeSwitch, coverage_parts, instrumented_imports, uninstrument_accessors
     from raftfuzz.run.target import load_target, split_target
 
     spec = settings.target_spec
@@ -206,12 +206,18 @@ def _harness(settings: Settings, *, instrument: bool):
         parts = coverage_parts(settings.code_coverage)
         print(f"raftfuzz: instrumenting the target module {target_module}{extra} "
               f"(RAFTFUZZ_CODE_COVERAGE={settings.code_coverage})", file=sys.stderr)
+        imported_before = set(sys.modules)
         with instrumented_imports(packages, comparisons="comparisons" in parts):
             node_class = load_target(spec)
         if "accessors" not in parts:
             uninstrument_accessors(node_class)
-    else:
-        node_class = load_target(spec)
+        harness = Harness.from_settings(node_class, settings)
+        if "healed" not in parts:
+            instrumented = [name for name in set(sys.modules) - imported_before
+                            if name.partition(".")[0] in packages]
+            harness.observers = (CodeSwitch(instrumented).for_run,)
+        return harness
+    node_class = load_target(spec)
     return Harness.from_settings(node_class, settings)
 
 

@@ -19,7 +19,7 @@ from raftfuzz.run.contract import diagnose
 from raftfuzz.run.report import build_report, input_sha1, write_crash
 from raftfuzz.schedule.codec import decode
 from raftfuzz.run.settings import Settings
-from raftfuzz.sim.simulation import RunResult, Simulation
+from raftfuzz.sim.simulation import CHECKERS, RunResult, Simulation
 from raftfuzz.checks.violations import Violation
 
 
@@ -38,6 +38,10 @@ class Harness:
     feedback: int = 0
     # The commit reports name (None: asked from git, see report.source_commit).
     commit: str | None = None
+    # Checker factories every run gets beside the simulation's CHECKERS
+    # (raftfuzz.checks.protocol): observers such as the coverage switch of
+    # raftfuzz.run.instrumentation.
+    observers: tuple = ()
 
     @classmethod
     def from_settings(cls, node_class, settings: Settings | None = None, **flags) -> "Harness":
@@ -72,7 +76,8 @@ class Harness:
         simulation = None
         try:
             simulation = simulation_class(schedule, self.node_class, max_steps=self.max_steps,
-                                          log_level=log_level, feedback=self.feedback, core=self.core_name)
+                                          log_level=log_level, feedback=self.feedback, core=self.core_name,
+                                          checkers=CHECKERS + self.observers)
             return schedule, simulation, simulation.run()
         except (KeyboardInterrupt, core_module.CoreUnavailable):
             raise
