@@ -218,7 +218,7 @@ class Settings:
     core: str | None = None            # None: C when built
     feedback: str = "state"            # measured best (docs/feedback.md)
     state_features: str = "states"     # measured best (docs/feedback.md)
-    code_coverage: str = "blocks+comparisons+accessors+healed"  # what --feedback=code instruments
+    code_coverage: str = "blocks"      # what --feedback=code instruments: measured (docs/performance.md)
     mutator: str = "schedule"
     shrink_seconds: float = 0.0        # 0: a new crash is saved as found
     log_level: str = "info"
