@@ -21,7 +21,7 @@ fuzzing buys. The same bytes can decode to different schedules in the two
 trees when the input format changed between them; the event counts show it.
 
     python benchmarks/bench_versus.py --against 2f8c401 [--inputs 300] [--repeat 3]
-        [--feedback code,state] [--cores c,python] [--json PATH]
+        [--feedback code,state,code:PARTS] [--cores c,python] [--json PATH]
 
 The older commit is checked out as a detached git worktree under
 $TMPDIR/raftfuzz-versus-<commit> and gets its own .venv (make .venv/.installed),
@@ -104,8 +104,10 @@ def timed_child(command: list[str], cwd: Path, environment: dict) -> tuple[float
 
 
 class Variant:
-    def __init__(self, name: str, root: Path, python: Path, flags: list[str], core: str = "c"):
+    def __init__(self, name: str, root: Path, python: Path, flags: list[str], core: str = "c",
+                 environment: dict | None = None):
         self.name, self.root, self.python, self.flags, self.core = name, root, python, flags, core
+        self.extra_environment = environment or {}
         self.cpu, self.wall = [], []
 
     def command(self, inputs: list[Path], artifacts: Path) -> list[str]:
@@ -116,6 +118,7 @@ class Variant:
         environment = {key: value for key, value in os.environ.items()
                        if not key.startswith(("RAFTFUZZ_", "PYTHON")) and key not in ("BUCKET_NAME", "MAX_STEPS")}
         environment["RAFTFUZZ_CORE"] = self.core
+        environment.update(self.extra_environment)
         cpu_all, wall_all, _ = timed_child(self.command(inputs, artifacts), self.root, environment)
         cpu_one, wall_one, _ = timed_child(self.command([empty], artifacts), self.root, environment)
         self.cpu.append(cpu_all - cpu_one)
@@ -135,7 +138,8 @@ def main() -> None:
     parser.add_argument("--inputs", type=int, default=300, help="size of the fixed input set")
     parser.add_argument("--repeat", type=int, default=3, help="interleaved repetitions per variant")
     parser.add_argument("--feedback", default="code,state",
-                        help="this tree's --feedback modes to measure (the older commit runs its default)")
+                        help="this tree's --feedback modes to measure (the older commit runs its default); "
+                             "code:PARTS sets RAFTFUZZ_CODE_COVERAGE=PARTS")
     parser.add_argument("--cores", default="c",
                         help="this tree's simulation cores to measure, e.g. c,python (the older commit runs C)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results here")
@@ -144,9 +148,11 @@ def main() -> None:
     old_root, old_python = older_tree(arguments.against)
     variants = [Variant(f"{arguments.against} (its default)", old_root, old_python, [])]
     for mode in arguments.feedback.split(","):
+        base, _, parts = mode.partition(":")
         for core in arguments.cores.split(","):
             variants.append(Variant(f"this tree, --feedback={mode}, {core} core", REPO, Path(sys.executable),
-                                    [f"--feedback={mode}"], core))
+                                    [f"--feedback={base}"], core,
+                                    {"RAFTFUZZ_CODE_COVERAGE": parts} if parts else None))
 
     with tempfile.TemporaryDirectory(prefix="raftfuzz-versus-") as work:
         work = Path(work)
