@@ -3,8 +3,8 @@
 
 atheris' ``instrument_imports`` adds a counter at every basic block and
 replaces every comparison with a call to ``atheris._trace_cmp`` (for
-libFuzzer's value profile and its table of compared values). Two parts of
-that are measured choices here (``RAFTFUZZ_CODE_COVERAGE``, a ``+``-joined
+libFuzzer's value profile and its table of compared values). Three parts
+of that are measured choices here (``RAFTFUZZ_CODE_COVERAGE``, a ``+``-joined
 list; docs/performance.md has the measurements):
 
 - ``comparisons``: trace comparisons too. Without it only basic blocks are
@@ -15,7 +15,6 @@ list; docs/performance.md has the measurements):
   it they run uninstrumented: the harness calls them after every event to
   read the node's state, so their counters say only that an event happened,
   and their hit counts grow with the run's length, not with what the node did.
-
 - ``healed``: keep the instrumentation on after the run's final heal. Without
   it, every instrumented function of the target's modules gets its
   uninstrumented code back when the run enters ``Phase.HEALED`` and the
@@ -29,7 +28,6 @@ statements either way (tests/test_instrumentation.py compares trace hashes).
 """
 
 import contextlib
-import dis
 import inspect
 import sys
 import types
@@ -71,16 +69,15 @@ def uninstrument_accessors(node_class: type) -> list[str]:
     module source again, so the function is exactly what it was before
     atheris patched it."""
     restored = []
-    pristine_by_module: dict[str, dict[str, types.CodeType]] = {}
+    pristine_by_module: dict[str, dict] = {}
     for cls in node_class.__mro__:
-        module = sys.modules.get(cls.__module__)
         for name in ACCESSORS:
             member = cls.__dict__.get(name)
             function = member.fget if isinstance(member, property) else member
             if not isinstance(function, types.FunctionType) or not _is_instrumented(function.__code__):
                 continue
             if cls.__module__ not in pristine_by_module:
-                pristine_by_module[cls.__module__] = _pristine_code(module)
+                pristine_by_module[cls.__module__] = _pristine_code(sys.modules[cls.__module__])
             original = pristine_by_module[cls.__module__].get(_key(function.__code__))
             if _same_function(original, function.__code__):
                 function.__code__ = original
@@ -197,9 +194,3 @@ def _pristine_code(module) -> dict[tuple[str, int], types.CodeType]:
         found[_key(code)] = code
         pending.extend(const for const in code.co_consts if isinstance(const, types.CodeType))
     return found
-
-
-def has_branches(code: types.CodeType) -> bool:
-    """Whether the code has a jump (tests: what an accessor looks like)."""
-    jumps = set(dis.hasjrel) | set(dis.hasjabs)
-    return any(instruction.opcode in jumps for instruction in dis.get_instructions(code))
