@@ -4,6 +4,7 @@
     python benchmarks/bench_feedback.py variants [--bugs A,B] [--reps 3] [--budget 90] [--configs C,D]
                                                  [--json PATH]
     python benchmarks/bench_feedback.py flood [--inputs 60] [--features A,B] [--json PATH]
+    python benchmarks/bench_feedback.py kept LOG... [--json PATH]
 
 ``cost``: the same fixed inputs (the seed corpus plus ``--inputs`` random
 schedules from a fixed generator) run under real atheris, side by side in
@@ -43,7 +44,13 @@ feature set, the distinct counters bumped and how many inputs bumped one no
 earlier input had. An input that bumps a new counter is one libFuzzer keeps
 (visit-count buckets aside, which make it keep more): when nearly every
 input is new, the corpus grows with every execution and its selection says
-little.
+little. Beside the counters it counts what libFuzzer sees: each counter's
+visit-count bucket (1, 2, 3, 4-7, ..., 128+) as a feature of its own, and
+how many inputs reach a counter/bucket feature no earlier input reached.
+
+``kept``: the same question for real libFuzzer runs: from each fuzzer log
+``bench_bugs.py`` kept, the last status line's executions, ``cov:``, ``ft:``
+and corpus size, and the share of executions kept as new inputs.
 """
 
 import argparse
@@ -285,7 +292,24 @@ def variants(arguments) -> dict:
 FLOOD_FEATURES = "states,states+history,states+coarse,states+coarse+history"
 
 
+def visit_bucket(count: int) -> int:
+    """libFuzzer's bucket of an 8-bit counter's value (CounterToFeature in
+    FuzzerTracePC.h): 1, 2, 3, 4-7, 8-15, 16-31, 32-127, 128+."""
+    count = min(count, 255)
+    if count >= 128:
+        return 7
+    if count >= 32:
+        return 6
+    if count >= 16:
+        return 5
+    if count >= 8:
+        return 4
+    return min(count, 4) - 1  # 1, 2, 3 -> 0, 1, 2; 4-7 -> 3
+
+
 def flood(arguments) -> dict:
+    from collections import Counter
+
     from raftfuzz.core import twin as core_python
     from raftfuzz.node.raft import RaftNode
     from raftfuzz.run.harness import Harness
@@ -300,18 +324,49 @@ def flood(arguments) -> dict:
                                         core="python")
         harness.feedback = state_feature_mask(features)
         seen: set = set()
-        new_inputs = 0
+        seen_buckets: set = set()
+        new_inputs = new_bucket_inputs = 0
         for data in inputs:
-            bumped: set = set()
-            core_python.set_feedback_sink(bumped.add)
+            bumped: Counter = Counter()
+            core_python.set_feedback_sink(lambda index: bumped.update((index,)))
             harness.execute(data)
-            new_inputs += bool(bumped - seen)
-            seen |= bumped
+            # What libFuzzer sees: each counter's visit bucket is a feature.
+            buckets = {(index, visit_bucket(count)) for index, count in bumped.items()}
+            new_inputs += bool(bumped.keys() - seen)
+            new_bucket_inputs += bool(buckets - seen_buckets)
+            seen |= bumped.keys()
+            seen_buckets |= buckets
         core_python.set_feedback_sink(None)
         rows.append({"features": features, "inputs": len(inputs), "distinct_counters": len(seen),
-                     "inputs_with_a_new_counter": new_inputs})
-        print(f"{features:<28} {len(seen):>6} distinct counters; {new_inputs}/{len(inputs)} inputs bump a new one",
-              flush=True)
+                     "inputs_with_a_new_counter": new_inputs, "distinct_counter_buckets": len(seen_buckets),
+                     "inputs_with_a_new_counter_bucket": new_bucket_inputs})
+        print(f"{features:<28} {len(seen):>6} distinct counters; {new_inputs}/{len(inputs)} inputs bump a new one; "
+              f"{len(seen_buckets):>6} counter/visit-bucket features; {new_bucket_inputs}/{len(inputs)} inputs "
+              "reach a new one", flush=True)
+    return {"rows": rows}
+
+
+# ------------------------------------------------------------------- kept
+
+STATUS = re.compile(r"#(\d+)\s+\w+\s+cov: (\d+) ft: (\d+) corp: (\d+)/")
+
+
+def kept(arguments) -> dict:
+    """How much of a real libFuzzer run's executions it kept as new inputs:
+    the last status line of each log (bench_bugs.py keeps them), read as
+    executions, cov:, ft: and corpus size."""
+    rows = []
+    for log in arguments.logs:
+        text = log.read_text(errors="replace")
+        statuses = STATUS.findall(text)
+        if not statuses:
+            print(f"{log}: no libFuzzer status line", flush=True)
+            continue
+        executions, cov, ft, corpus = map(int, statuses[-1])
+        rows.append({"log": str(log), "executions": executions, "cov": cov, "ft": ft, "corpus": corpus,
+                     "kept_share": round(corpus / executions, 3)})
+        print(f"{log.name:<60} {executions:>6} execs  cov {cov:>6}  ft {ft:>6}  corpus {corpus:>5} "
+              f"({100 * corpus / executions:.0f}% kept)", flush=True)
     return {"rows": rows}
 
 
@@ -331,11 +386,13 @@ def main() -> None:
     flood_parser = commands.add_parser("flood")
     flood_parser.add_argument("--inputs", type=int, default=60, help="random schedules beside the seed corpus")
     flood_parser.add_argument("--features", default=FLOOD_FEATURES, help="feature sets, comma-separated")
-    for sub in (cost_parser, variants_parser, flood_parser):
+    kept_parser = commands.add_parser("kept")
+    kept_parser.add_argument("logs", type=Path, nargs="+", help="fuzzer logs kept by bench_bugs.py")
+    for sub in (cost_parser, variants_parser, flood_parser, kept_parser):
         sub.add_argument("--json", type=Path, metavar="PATH", help="also write the results here")
     arguments = parser.parse_args()
     started = time.time()
-    result = {"cost": cost, "variants": variants, "flood": flood}[arguments.command](arguments)
+    result = {"cost": cost, "variants": variants, "flood": flood, "kept": kept}[arguments.command](arguments)
     print(f"\n(measured in {time.time() - started:.0f} s)")
     if arguments.json:
         arguments.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -88,6 +88,10 @@ struct rf_feedback {
     uint64_t last_fault;
     /* The abstract state after the previous record. */
     uint64_t previous;
+    /* With RF_FEEDBACK_FIELDS or PAIRS: where each field of the state lies. */
+    int64_t field_count;
+    uint8_t field_shift[RF_FEEDBACK_MAX_FIELDS];
+    uint8_t field_width[RF_FEEDBACK_MAX_FIELDS];
     /* With RF_FEEDBACK_ONCE: the counters this run has bumped, one bit each. */
     uint64_t bumped[RF_FEEDBACK_COUNTERS / 64];
 };
@@ -623,9 +627,12 @@ enum {
 #define ROLE_LEADER 2
 #define ROLE_PRE_CANDIDATE 3
 
-/* Distinct salts keep a transition from landing where a state lands. */
+/* Distinct salts keep a transition, a field or a pair from landing where a
+ * state lands (the next hex digits of pi each). */
 #define SALT_STATE UINT64_C(0x243F6A8885A308D3)
 #define SALT_TRANSITION UINT64_C(0x13198A2E03707344)
+#define SALT_FIELD UINT64_C(0xA4093822299F31D0)
+#define SALT_PAIR UINT64_C(0x082EFA98EC4E6C89)
 
 /* The splitmix64 finaliser: a stable 64-bit mix, the same in every process. */
 static inline uint64_t mix64(uint64_t z) {
@@ -772,6 +779,44 @@ static uint64_t abstract_state(const struct rf_core *core, uint64_t event_class)
     return state;
 }
 
+/* Where the fields of abstract_state's word lie, {shift, width} each, in
+ * docs/feedback.md's order: the full state's, or the coarse state's. */
+static const uint8_t FULL_FIELDS[][2] = {{0, 2},  {2, 2},  {4, 2},  {6, 3},  {9, 3},  {12, 3},
+                                         {15, 3}, {18, 3}, {21, 3}, {24, 1}, {25, 1}, {26, 3}};
+static const uint8_t COARSE_FIELDS[][2] = {{0, 2}, {2, 1},  {3, 2},  {5, 1},  {6, 2},
+                                           {8, 2}, {10, 2}, {12, 2}, {14, 1}, {15, 1}};
+/* Event kind and last fault (RF_FEEDBACK_EVENT_KIND), leaderships (HISTORY). */
+static const uint8_t KIND_FIELDS[][2] = {{29, 8}, {37, 9}};
+static const uint8_t HISTORY_FIELD[2] = {46, 2};
+
+static void add_field(struct rf_feedback *feedback, const uint8_t field[2]) {
+    feedback->field_shift[feedback->field_count] = field[0];
+    feedback->field_width[feedback->field_count] = field[1];
+    feedback->field_count += 1;
+}
+
+/* The fields the feature set puts in the state: only those can vary. */
+static void lay_out_fields(struct rf_feedback *feedback) {
+    feedback->field_count = 0;
+    const bool coarse = (feedback->features & RF_FEEDBACK_COARSE) != 0;
+    const size_t base = coarse ? sizeof COARSE_FIELDS / sizeof COARSE_FIELDS[0]
+                               : sizeof FULL_FIELDS / sizeof FULL_FIELDS[0];
+    for (size_t i = 0; i < base; i++) {
+        add_field(feedback, coarse ? COARSE_FIELDS[i] : FULL_FIELDS[i]);
+    }
+    if (feedback->features & RF_FEEDBACK_EVENT_KIND) {
+        add_field(feedback, KIND_FIELDS[0]);
+        add_field(feedback, KIND_FIELDS[1]);
+    }
+    if (feedback->features & RF_FEEDBACK_HISTORY) {
+        add_field(feedback, HISTORY_FIELD);
+    }
+}
+
+static inline uint64_t field_value(const struct rf_feedback *feedback, uint64_t state, int64_t field) {
+    return state >> feedback->field_shift[field] & ((UINT64_C(1) << feedback->field_width[field]) - 1);
+}
+
 static inline void bump(struct rf_feedback *feedback, uint64_t hash, int64_t *out,
                         int64_t *emitted) {
     const uint64_t index = hash >> (64 - RF_FEEDBACK_COUNTER_BITS);
@@ -793,15 +838,42 @@ static inline void bump(struct rf_feedback *feedback, uint64_t hash, int64_t *ou
     *emitted += 1;
 }
 
+/* One feature per field and value (FIELDS), one per pair of fields and
+ * their values (PAIRS): like a program's edges, a bounded set that
+ * saturates, where a state's hash is one of as many as the fields' product. */
+static void bump_fields(struct rf_feedback *feedback, uint64_t state, int64_t *out,
+                        int64_t *emitted) {
+    uint64_t values[RF_FEEDBACK_MAX_FIELDS];
+    const int64_t count = feedback->field_count;
+    for (int64_t field = 0; field < count; field++) {
+        values[field] = field_value(feedback, state, field);
+    }
+    if (feedback->features & RF_FEEDBACK_FIELDS) {
+        for (int64_t field = 0; field < count; field++) {
+            bump(feedback, mix64(((uint64_t)field << 32 | values[field]) ^ SALT_FIELD), out, emitted);
+        }
+    }
+    if (feedback->features & RF_FEEDBACK_PAIRS) {
+        for (int64_t first = 0; first < count; first++) {
+            const uint64_t high = (uint64_t)first << 40 | values[first] << 16;
+            for (int64_t second = first + 1; second < count; second++) {
+                const uint64_t key = high | (uint64_t)second << 32 | values[second];
+                bump(feedback, mix64(key ^ SALT_PAIR), out, emitted);
+            }
+        }
+    }
+}
+
 int rf_feedback_begin(struct rf_core *core, int64_t node_count, int64_t features,
                       int64_t fault_kind, const uint8_t *fault_verbs, int64_t fault_count) {
     if (node_count < 1 || node_count > core->endpoint_count) {
         return RF_ERROR_FEEDBACK_NODES;
     }
-    const int64_t all = RF_FEEDBACK_STATES | RF_FEEDBACK_TRANSITIONS | RF_FEEDBACK_EVENT_KIND |
-                        RF_FEEDBACK_ONCE | RF_FEEDBACK_HISTORY | RF_FEEDBACK_COARSE;
-    if ((features & ~all) != 0 ||
-        (features & (RF_FEEDBACK_STATES | RF_FEEDBACK_TRANSITIONS)) == 0) {
+    const int64_t emitters =
+        RF_FEEDBACK_STATES | RF_FEEDBACK_TRANSITIONS | RF_FEEDBACK_FIELDS | RF_FEEDBACK_PAIRS;
+    const int64_t all = emitters | RF_FEEDBACK_EVENT_KIND | RF_FEEDBACK_ONCE | RF_FEEDBACK_HISTORY |
+                        RF_FEEDBACK_COARSE;
+    if ((features & ~all) != 0 || (features & emitters) == 0) {
         return RF_ERROR_FEEDBACK_FEATURES;
     }
     if (fault_kind < 2) {
@@ -830,6 +902,7 @@ int rf_feedback_begin(struct rf_core *core, int64_t node_count, int64_t features
     feedback->liveness = liveness_now(core);
     feedback->last_fault = 0;
     feedback->previous = abstract_state(core, CLASS_NODE_TICK);
+    lay_out_fields(feedback);
     feedback->begun = true;
     return 0;
 }
@@ -900,6 +973,9 @@ int64_t rf_feedback_observe(struct rf_core *core, const char *records, int64_t c
         }
         if ((feedback->features & RF_FEEDBACK_TRANSITIONS) && state != feedback->previous) {
             bump(feedback, mix64(mix64(feedback->previous) ^ state ^ SALT_TRANSITION), out, &emitted);
+        }
+        if (feedback->features & (RF_FEEDBACK_FIELDS | RF_FEEDBACK_PAIRS)) {
+            bump_fields(feedback, state, out, &emitted);
         }
         feedback->previous = state;
     }

@@ -88,7 +88,8 @@
 #define RF_FEEDBACK_COUNTER_BITS 16
 #define RF_FEEDBACK_COUNTERS (1 << RF_FEEDBACK_COUNTER_BITS)
 #define RF_FEEDBACK_FAULT_CAPACITY 256
-/* Feature sets, or-ed together: at least one of STATES and TRANSITIONS. */
+/* Feature sets, or-ed together: at least one of STATES, TRANSITIONS, FIELDS
+ * and PAIRS. */
 #define RF_FEEDBACK_STATES 1
 #define RF_FEEDBACK_TRANSITIONS 2
 #define RF_FEEDBACK_EVENT_KIND 4
@@ -99,6 +100,15 @@
 #define RF_FEEDBACK_HISTORY 16
 /* A coarser state: fewer values per field, no highest term (docs/feedback.md). */
 #define RF_FEEDBACK_COARSE 32
+/* Features of the state's single fields, and of pairs of its fields, in
+ * place of (or beside) the whole state: a bounded set that saturates. */
+#define RF_FEEDBACK_FIELDS 64
+#define RF_FEEDBACK_PAIRS 128
+/* The most fields a state has (with event kind and history), and the most
+ * features one record emits: a state, a transition, every field, every pair. */
+#define RF_FEEDBACK_MAX_FIELDS 15
+#define RF_FEEDBACK_MAX_PER_RECORD \
+    (2 + RF_FEEDBACK_MAX_FIELDS + RF_FEEDBACK_MAX_FIELDS * (RF_FEEDBACK_MAX_FIELDS - 1) / 2)
 
 struct rf_core;
 

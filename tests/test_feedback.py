@@ -28,8 +28,12 @@ from raftfuzz.core.constants import (
     FEEDBACK_COUNTERS,
     FEEDBACK_COARSE,
     FEEDBACK_EVENT_KIND,
+    FEEDBACK_FIELDS,
     FEEDBACK_HISTORY,
+    FEEDBACK_MAX_FIELDS,
+    FEEDBACK_MAX_PER_RECORD,
     FEEDBACK_ONCE,
+    FEEDBACK_PAIRS,
     FEEDBACK_STATES,
     FEEDBACK_TRANSITIONS,
     KIND_BARRIER_MIN,
@@ -55,12 +59,17 @@ from tests.test_core import CCore
 needs_c_core = pytest.mark.skipif(CCore is None, reason="C core not built (pip install -e .)")
 RECORD = struct.Struct("<9q")
 ALL_FEATURES = FEEDBACK_STATES | FEEDBACK_TRANSITIONS | FEEDBACK_EVENT_KIND
+FIELDS_AND_PAIRS = FEEDBACK_FIELDS | FEEDBACK_PAIRS
 FEATURE_SETS = [FEEDBACK_STATES, FEEDBACK_TRANSITIONS, FEEDBACK_STATES | FEEDBACK_TRANSITIONS,
                 FEEDBACK_STATES | FEEDBACK_EVENT_KIND, ALL_FEATURES, FEEDBACK_STATES | FEEDBACK_ONCE,
                 ALL_FEATURES | FEEDBACK_ONCE, FEEDBACK_STATES | FEEDBACK_HISTORY,
                 FEEDBACK_STATES | FEEDBACK_HISTORY | FEEDBACK_ONCE, ALL_FEATURES | FEEDBACK_HISTORY | FEEDBACK_ONCE,
                 FEEDBACK_STATES | FEEDBACK_COARSE, FEEDBACK_STATES | FEEDBACK_COARSE | FEEDBACK_HISTORY,
-                ALL_FEATURES | FEEDBACK_COARSE | FEEDBACK_HISTORY | FEEDBACK_ONCE]
+                ALL_FEATURES | FEEDBACK_COARSE | FEEDBACK_HISTORY | FEEDBACK_ONCE,
+                FEEDBACK_FIELDS, FEEDBACK_PAIRS, FIELDS_AND_PAIRS, FIELDS_AND_PAIRS | FEEDBACK_ONCE,
+                FIELDS_AND_PAIRS | FEEDBACK_HISTORY, FIELDS_AND_PAIRS | FEEDBACK_COARSE,
+                FIELDS_AND_PAIRS | FEEDBACK_COARSE | FEEDBACK_HISTORY | FEEDBACK_EVENT_KIND,
+                FIELDS_AND_PAIRS | FEEDBACK_STATES, FIELDS_AND_PAIRS | ALL_FEATURES | FEEDBACK_HISTORY | FEEDBACK_ONCE]
 
 
 # ------------------------------------------------------------ differential
@@ -140,10 +149,11 @@ def test_bad_arguments_are_refused_alike(core):
     with pytest.raises(ValueError, match="feedback_observe before feedback_begin"):
         make(1, 4, 1000).feedback_observe(b"")
     for arguments, message in [((0, 1, KIND_FAULT, b""), "node_count"), ((5, 1, KIND_FAULT, b""), "node_count"),
-                               ((3, 0, KIND_FAULT, b""), "features"), ((3, 64, KIND_FAULT, b""), "features"),
+                               ((3, 0, KIND_FAULT, b""), "features"), ((3, 256, KIND_FAULT, b""), "features"),
                                ((3, FEEDBACK_HISTORY, KIND_FAULT, b""), "features"),
                                ((3, FEEDBACK_ONCE, KIND_FAULT, b""), "features"),
                                ((3, FEEDBACK_EVENT_KIND, KIND_FAULT, b""), "features"),
+                               ((3, FEEDBACK_COARSE | FEEDBACK_ONCE, KIND_FAULT, b""), "features"),
                                ((3, 1, 1, b""), "kinds"), ((3, 1, KIND_FAULT, bytes(257)), "fault verbs")]:
         with pytest.raises(ValueError, match=message):
             make(1, 4, 1000).feedback_begin(*arguments)
@@ -205,6 +215,60 @@ def test_whole_runs_give_the_same_features_on_both_cores(monkeypatch):
     assert len(set(c_features)) > 20
 
 
+@needs_c_core
+def test_whole_runs_give_the_same_field_features_on_both_cores(monkeypatch):
+    features = FIELDS_AND_PAIRS | FEEDBACK_HISTORY
+    fields = 12 + 1  # the full state's fields and the leaderships
+    for data in corpus_inputs()[::4]:
+        c_features, c_result = features_of_run(monkeypatch, "c", data, features)
+        python_features, _ = features_of_run(monkeypatch, "python", data, features)
+        assert c_features == python_features
+        # Every record emits one feature per field and one per pair.
+        assert len(c_features) == c_result.steps * (fields + fields * (fields - 1) // 2)
+
+
+def test_field_features_are_a_bounded_set_that_saturates():
+    """Each field feature names one field and value, each pair feature two:
+    records that differ in one field share every other field's feature and
+    every pair without that field, and many distinct states reach few more
+    field features than the fields' values allow."""
+    def indexes(features, records):
+        core = PythonCore(1, 4, 1000)
+        for endpoint in range(4):
+            core.set_node_state(0, endpoint, NODE_UP)
+        core.feedback_begin(3, features, KIND_BARRIER_MIN, b"")
+        return core.feedback_observe(b"".join(RECORD.pack(*r) for r in records), collect=True)
+
+    fields = 12
+    # Node 1's log grows from 1 entry to 9: only the log spread changes.
+    growing = [(1, KIND_TICK, 1, 0, 0, 1, 0, 0, 1), (2, KIND_TICK, 1, 0, 0, 1, 0, 0, 9)]
+    both = indexes(FEEDBACK_FIELDS, growing)
+    short, long_tail = set(both[:fields]), set(both[fields:])
+    assert len(short) == len(long_tail) == fields
+    assert len(short & long_tail) == fields - 1
+    pairs = fields * (fields - 1) // 2
+    both = indexes(FEEDBACK_PAIRS, growing)
+    assert len(set(both[:pairs]) & set(both[pairs:])) == (fields - 1) * (fields - 2) // 2
+    # Many distinct states: the states' features grow with them, the fields' stay bounded.
+    generator = random.Random(3)
+    stream = [(t, KIND_TICK, generator.randrange(3), 0, 0, generator.randrange(40), generator.randrange(4),
+               generator.randrange(60), generator.randrange(60)) for t in range(3000)]
+    assert len(set(indexes(FEEDBACK_STATES, stream))) > 500
+    assert len(set(indexes(FEEDBACK_FIELDS, stream))) <= 4 + 4 + 4 + 1 + 1 + 1 + 8 + 8 + 8 + 2 + 2 + 8
+
+
+def test_the_cores_constants_agree_with_the_header():
+    if CCore is None:
+        pytest.skip("C core not built")
+    from raftfuzz.core._native import lib
+    from raftfuzz.core import constants
+    names = [name for name in dir(constants) if name.startswith("FEEDBACK_")]
+    assert "FEEDBACK_PAIRS" in names and "FEEDBACK_MAX_PER_RECORD" in names
+    for name in names:
+        assert getattr(lib, "RF_" + name) == getattr(constants, name), name
+    assert FEEDBACK_MAX_PER_RECORD == 2 + FEEDBACK_MAX_FIELDS * (FEEDBACK_MAX_FIELDS + 1) // 2
+
+
 FEATURES_OF_SEEDS = r"""
 import hashlib, json, os
 from raftfuzz.core import contract as core_module
@@ -250,7 +314,7 @@ def test_trace_hashes_are_the_same_with_feedback_on_and_off(monkeypatch, core_na
         pytest.skip("C core not built")
     for data in corpus_inputs():
         results = [Simulation(decode(data), RaftNode, max_steps=2000, feedback=features, core=core_name).run()
-                   for features in (0, FEEDBACK_STATES, ALL_FEATURES)]
+                   for features in (0, FEEDBACK_STATES, ALL_FEATURES, FIELDS_AND_PAIRS | FEEDBACK_HISTORY)]
         summaries = {(result.trace_hash, result.steps, result.ended_by, repr(result.violation))
                      for result in results}
         assert len(summaries) == 1, summaries
@@ -279,9 +343,11 @@ def test_modes_and_features_parse():
         Settings.load({"feedback": "states"}, environ={})
     assert state_feature_mask("states+history+once") == FEEDBACK_STATES | FEEDBACK_HISTORY | FEEDBACK_ONCE
     assert state_feature_mask("states+coarse") == FEEDBACK_STATES | FEEDBACK_COARSE
+    assert state_feature_mask("fields+pairs+once") == FEEDBACK_FIELDS | FEEDBACK_PAIRS | FEEDBACK_ONCE
+    assert state_feature_mask("pairs") == FEEDBACK_PAIRS
     with pytest.raises(SettingsError, match="names 'edges'"):
         Settings.load(environ={"RAFTFUZZ_STATE_FEATURES": "states+edges"})
-    with pytest.raises(SettingsError, match="needs 'states' or 'transitions'"):
+    with pytest.raises(SettingsError, match="needs one of states, transitions, fields, pairs"):
         state_feature_mask("kind")
 
 

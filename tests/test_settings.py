@@ -108,7 +108,7 @@ def test_the_ca_bundle_falls_back_to_curls_variable():
      Outcome.USAGE),
     ({}, {"FUZZ_MODE": "fuzzz"}, "FUZZ_MODE='fuzzz' is not a mode; use fuzz, random, reproduce, prune",
      Outcome.USAGE),
-    ({}, {"RAFTFUZZ_STATE_FEATURES": "kind"}, "needs 'states' or 'transitions'", Outcome.USAGE),
+    ({}, {"RAFTFUZZ_STATE_FEATURES": "kind"}, "needs one of states, transitions, fields, pairs", Outcome.USAGE),
     ({}, {"JOB_COMPLETION_INDEX": "-1"}, "JOB_COMPLETION_INDEX=-1 is outside 0..100000", Outcome.USAGE),
     # A storage setting is a storage misconfiguration, as README says of the bucket's.
     ({}, {"RAFTFUZZ_SYNC_INTERVAL": "soon"}, "RAFTFUZZ_SYNC_INTERVAL='soon' is not a number of seconds",

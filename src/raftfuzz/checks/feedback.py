@@ -31,7 +31,9 @@ hashes, replays and findings are the same whatever the mode.
 features the state mode emits; it exists to measure the alternatives
 (benchmarks/bench_feedback.py), and its default, ``states``, is the measured
 best (measured against transitions and the event kind: finer features
-flood libFuzzer's corpus with "new" inputs).
+flood libFuzzer's corpus with "new" inputs; and against features of single
+fields and pairs of fields, which stop the flood with ``once`` but guide no
+better on the deep bugs).
 """
 
 import sys

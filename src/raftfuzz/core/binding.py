@@ -18,6 +18,7 @@ from raftfuzz.core.constants import (
     BATCH_CAPACITY,
     ERROR_FEEDBACK_RECORDS,
     EVENT_WIDTH,
+    FEEDBACK_MAX_PER_RECORD,
     FEEDBACK_RECORD_WIDTH,
     STATS_FIELDS,
     UINT64_MAX,
@@ -160,7 +161,7 @@ class CCore:
         count, remainder = divmod(len(records), _RECORD_BYTES)
         if remainder:
             raise error(ERROR_FEEDBACK_RECORDS)
-        out = ffi.new("int64_t[]", 2 * count) if collect else _NULL
+        out = ffi.new("int64_t[]", FEEDBACK_MAX_PER_RECORD * count) if collect else _NULL
         # A view of the buffer, no copy; released on leaving the block so the
         # caller may resize its bytearray again.
         with _from_buffer(records) as view:

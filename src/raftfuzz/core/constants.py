@@ -60,6 +60,12 @@ FEEDBACK_EVENT_KIND = 4
 FEEDBACK_ONCE = 8
 FEEDBACK_HISTORY = 16
 FEEDBACK_COARSE = 32
+FEEDBACK_FIELDS = 64
+FEEDBACK_PAIRS = 128
+# The most fields an abstract state has, and the most features one record
+# emits (a state, a transition, every field, every pair of fields).
+FEEDBACK_MAX_FIELDS = 15
+FEEDBACK_MAX_PER_RECORD = 2 + FEEDBACK_MAX_FIELDS + FEEDBACK_MAX_FIELDS * (FEEDBACK_MAX_FIELDS - 1) // 2
 
 # The counters of stats(), in the order the C core writes them.
 STATS_FIELDS = (

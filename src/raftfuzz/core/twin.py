@@ -38,9 +38,11 @@ from raftfuzz.core.constants import (
     FEEDBACK_COUNTER_BITS,
     FEEDBACK_EVENT_KIND,
     FEEDBACK_FAULT_CAPACITY,
+    FEEDBACK_FIELDS,
     FEEDBACK_COARSE,
     FEEDBACK_HISTORY,
     FEEDBACK_ONCE,
+    FEEDBACK_PAIRS,
     FEEDBACK_RECORD_WIDTH,
     FEEDBACK_STATES,
     FEEDBACK_TRANSITIONS,
@@ -77,6 +79,16 @@ _CLASS_USER_KIND = 4
 _ROLE_FOLLOWER, _ROLE_CANDIDATE, _ROLE_LEADER, _ROLE_PRE_CANDIDATE = 0, 1, 2, 3
 _SALT_STATE = 0x243F6A8885A308D3
 _SALT_TRANSITION = 0x13198A2E03707344
+_SALT_FIELD = 0xA4093822299F31D0
+_SALT_PAIR = 0x082EFA98EC4E6C89
+# Where the fields of _abstract_state's word lie, (shift, width) each, as in
+# csrc/core.c: the full state's, the coarse state's, event kind and last
+# fault (FEEDBACK_EVENT_KIND), leaderships (FEEDBACK_HISTORY).
+_FULL_FIELDS = ((0, 2), (2, 2), (4, 2), (6, 3), (9, 3), (12, 3), (15, 3), (18, 3), (21, 3), (24, 1), (25, 1),
+                (26, 3))
+_COARSE_FIELDS = ((0, 2), (2, 1), (3, 2), (5, 1), (6, 2), (8, 2), (10, 2), (12, 2), (14, 1), (15, 1))
+_KIND_FIELDS = ((29, 8), (37, 9))
+_HISTORY_FIELD = (46, 2)
 
 # Where the Python core's features go: a callable taking a counter index
 # (raftfuzz.checks.feedback points it at atheris._trace_branch), or None.
@@ -101,6 +113,33 @@ def _bucket(x):
     if x < 4:
         return x
     return min(x.bit_length() + 1, 7)
+
+
+def _field_layout(features):
+    """The (shift, width) of each field the feature set puts in the state."""
+    layout = list(_COARSE_FIELDS if features & FEEDBACK_COARSE else _FULL_FIELDS)
+    if features & FEEDBACK_EVENT_KIND:
+        layout.extend(_KIND_FIELDS)
+    if features & FEEDBACK_HISTORY:
+        layout.append(_HISTORY_FIELD)
+    return tuple(layout)
+
+
+def _field_indexes(state, layout, features):
+    """The counter indexes of a state's fields (FEEDBACK_FIELDS) and pairs of
+    fields (FEEDBACK_PAIRS), in the C core's order."""
+    values = [state >> shift & ((1 << width) - 1) for shift, width in layout]
+    indexes = []
+    if features & FEEDBACK_FIELDS:
+        indexes.extend(_mix64((field << 32 | value) ^ _SALT_FIELD) >> _INDEX_SHIFT
+                       for field, value in enumerate(values))
+    if features & FEEDBACK_PAIRS:
+        count = len(values)
+        for first in range(count):
+            high = first << 40 | values[first] << 16
+            indexes.extend(_mix64((high | second << 32 | values[second]) ^ _SALT_PAIR) >> _INDEX_SHIFT
+                           for second in range(first + 1, count))
+    return indexes
 
 
 def _coarse_bucket(x):
@@ -490,9 +529,9 @@ class PythonCore:
         _require_int64(node_count, features, fault_kind)
         if not 1 <= node_count <= self._endpoint_count:
             raise error(ERROR_FEEDBACK_NODES)
-        all_features = (FEEDBACK_STATES | FEEDBACK_TRANSITIONS | FEEDBACK_EVENT_KIND | FEEDBACK_ONCE
-                        | FEEDBACK_HISTORY | FEEDBACK_COARSE)
-        if features & ~all_features or not features & (FEEDBACK_STATES | FEEDBACK_TRANSITIONS):
+        emitters = FEEDBACK_STATES | FEEDBACK_TRANSITIONS | FEEDBACK_FIELDS | FEEDBACK_PAIRS
+        all_features = emitters | FEEDBACK_EVENT_KIND | FEEDBACK_ONCE | FEEDBACK_HISTORY | FEEDBACK_COARSE
+        if features & ~all_features or not features & emitters:
             raise error(ERROR_FEEDBACK_FEATURES)
         if fault_kind < KIND_USER_MIN:
             raise error(ERROR_KIND)
@@ -515,6 +554,8 @@ class PythonCore:
         node_count = feedback.node_count
         emit_states = feedback.features & FEEDBACK_STATES
         emit_transitions = feedback.features & FEEDBACK_TRANSITIONS
+        emit_fields = feedback.features & (FEEDBACK_FIELDS | FEEDBACK_PAIRS)
+        layout = _field_layout(feedback.features)
         sink = _feedback_sink
         endpoints = self._endpoints
         indexes = []
@@ -556,6 +597,8 @@ class PythonCore:
                 indexes.append(_mix64(state ^ _SALT_STATE) >> _INDEX_SHIFT)
             if emit_transitions and state != feedback.previous:
                 indexes.append(_mix64(_mix64(feedback.previous) ^ state ^ _SALT_TRANSITION) >> _INDEX_SHIFT)
+            if emit_fields:
+                indexes.extend(_field_indexes(state, layout, feedback.features))
             feedback.previous = state
         if feedback.features & FEEDBACK_ONCE:
             bumped = feedback.bumped

@@ -25,8 +25,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from raftfuzz.core.constants import (FEEDBACK_COARSE, FEEDBACK_EVENT_KIND, FEEDBACK_HISTORY, FEEDBACK_ONCE,
-                                     FEEDBACK_STATES, FEEDBACK_TRANSITIONS)
+from raftfuzz.core.constants import (FEEDBACK_COARSE, FEEDBACK_EVENT_KIND, FEEDBACK_FIELDS, FEEDBACK_HISTORY,
+                                     FEEDBACK_ONCE, FEEDBACK_PAIRS, FEEDBACK_STATES, FEEDBACK_TRANSITIONS)
 from raftfuzz.run.instrumentation import coverage_parts
 from raftfuzz.run.moved import current_target
 from raftfuzz.run.outcome import Outcome
@@ -50,7 +50,10 @@ FEEDBACK_MODES = ("code", "state", "code+state")
 MUTATORS = ("schedule", "bytes")
 STATE_FEATURES = {"states": FEEDBACK_STATES, "transitions": FEEDBACK_TRANSITIONS,
                   "kind": FEEDBACK_EVENT_KIND, "once": FEEDBACK_ONCE,
-                  "history": FEEDBACK_HISTORY, "coarse": FEEDBACK_COARSE}
+                  "history": FEEDBACK_HISTORY, "coarse": FEEDBACK_COARSE,
+                  "fields": FEEDBACK_FIELDS, "pairs": FEEDBACK_PAIRS}
+# The feature sets that emit features; the others change what they see.
+EMITTING_FEATURES = ("states", "transitions", "fields", "pairs")
 FUZZ_MODES = ("fuzz", "random", "reproduce", "prune")
 # A week: a budget beyond it is a typo (seconds taken for milliseconds), and a
 # pod that long outlives any sensible Job deadline anyway.
@@ -143,8 +146,8 @@ def state_feature_mask(text: str, name: str = "RAFTFUZZ_STATE_FEATURES") -> int:
             raise SettingsError(f"{name}={text} names {part!r}; join some of {', '.join(STATE_FEATURES)} "
                                 f"with '+'")
         features |= STATE_FEATURES[part]
-    if not features & (FEEDBACK_STATES | FEEDBACK_TRANSITIONS):
-        raise SettingsError(f"{name}={text} needs 'states' or 'transitions'")
+    if not any(features & STATE_FEATURES[emitter] for emitter in EMITTING_FEATURES):
+        raise SettingsError(f"{name}={text} needs one of {', '.join(EMITTING_FEATURES)}")
     return features
 
 
