@@ -1,6 +1,7 @@
 """What --feedback=code instruments (raftfuzz.run.instrumentation): comparisons
-traced or not, the node interface's read accessors left uninstrumented, and
-a bad RAFTFUZZ_CODE_COVERAGE is one line."""
+traced or not, the node interface's read accessors left uninstrumented, the
+code instrumented until the run's final heal and not after (PySyncObj too),
+runs unchanged by any of it, and a bad RAFTFUZZ_CODE_COVERAGE is one line."""
 
 import json
 import subprocess
