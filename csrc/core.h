@@ -151,7 +151,7 @@ int rf_feedback_begin(struct rf_core *core, int64_t node_count, int64_t features
  * be handed over before the next batch is popped, because a barrier's
  * record is judged against the node and link states after it. Returns the
  * number of features emitted and, when out is not NULL, writes their
- * counter indexes there (room for 2 * count). */
+ * counter indexes there (room for RF_FEEDBACK_MAX_PER_RECORD * count). */
 int64_t rf_feedback_observe(struct rf_core *core, const char *records, int64_t count,
                             int64_t *out);
 /* Hands the counter array to libFuzzer, once per process: dlopen()s the
