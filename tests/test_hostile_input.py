@@ -458,6 +458,12 @@ def test_decode_reads_the_input_a_report_carries(crash_report):
     assert set(legend) == {event.split()[1] for event in printed["events"]}
 
 
+def test_the_fuzzer_refuses_input_files_mixed_with_corpus_directories(tmp_path):
+    (tmp_path / "input").write_bytes(b"\x01" * 30)
+    refused(run_cli("raftfuzz.atheris_main", str(tmp_path / "input"), str(REPO / "corpus"), "-runs=1", cwd=tmp_path),
+            Outcome.USAGE, "not both")
+
+
 def test_the_fuzzer_refuses_a_report_as_its_input(crash_report):
     refused(run_cli("raftfuzz.atheris_main", str(crash_report[0])), Outcome.USAGE, "raftfuzz replay")
 

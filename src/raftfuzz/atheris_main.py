@@ -38,6 +38,7 @@ from pathlib import Path
 
 from raftfuzz.checks import feedback
 from raftfuzz.store.supervisor import supervise, wants_sync
+from raftfuzz.run.harness import tune_collector
 from raftfuzz.run.outcome import Outcome
 from raftfuzz.store.paths import PathError, os_reason, readable_directory, writable_directory
 from raftfuzz.run.report import ReportError, looks_like_report, read_crash_file
@@ -100,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         if synced:  # BUCKET_NAME or RAFTFUZZ_STORE_DIR: fuzz in a child, sync here
             raise SystemExit(supervise(settings, own, libfuzzer))
         harness = _harness(settings, instrument=feedback.uses_code(settings.feedback))
+        tune_collector()
     except SystemExit:
         raise
     except Exception as error:  # a bad flag or target: one line, no traceback
@@ -151,6 +153,8 @@ def check_fuzzer_paths(libfuzzer_arguments: list[str], artifacts: Path, *, pulle
     directory may be missing: the corpus pull creates it."""
     writable_directory(artifacts, "the artifacts directory", "-artifact_prefix (or RAFTFUZZ_ARTIFACTS)")
     positional = [argument for argument in libfuzzer_arguments if not argument.startswith("-")]
+    # Once, not per file: a replay of N input files would otherwise stat N * N times.
+    mixes_directories = len(positional) > 1 and any(os.path.isdir(argument) for argument in positional)
     first_directory = True
     for position, argument in enumerate(positional):
         try:
@@ -177,7 +181,7 @@ def check_fuzzer_paths(libfuzzer_arguments: list[str], artifacts: Path, *, pulle
             content = read_crash_file(Path(argument))
         except ReportError as error:
             raise PathError(str(error)) from None
-        if len(positional) > 1 and any(os.path.isdir(other) for other in positional):
+        if mixes_directories:
             raise PathError(f"{argument}: is a file, but other arguments are directories; libFuzzer takes "
                             f"either input files to run or corpus directories, not both")
         if looks_like_report(Path(argument), content):

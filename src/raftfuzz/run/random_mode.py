@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from tqdm import tqdm
 
 from raftfuzz.store.crashes import CrashUploader
-from raftfuzz.run.harness import Harness
+from raftfuzz.run.harness import Harness, tune_collector
 from raftfuzz.run.outcome import Outcome
 from raftfuzz.store.paths import writable_directory
 from raftfuzz.run.report import signature
@@ -42,6 +42,7 @@ class Budget:
 
 def run_random(settings: Settings, budget: Budget) -> int:
     harness = Harness.from_settings(load_target(settings.target_spec), settings)
+    tune_collector()
     writable_directory(harness.artifacts, "the artifacts directory", "--artifacts (or RAFTFUZZ_ARTIFACTS)")
     uploader = _crash_uploader(settings)
     if uploader is not None:
