@@ -386,30 +386,31 @@ class Simulation:
 
     def _handle(self, time_us: int, kind: int, a: int, b: int, c: int) -> None:
         self.now = time_us
-        if self.log_level >= 0:
+        log_level = self.log_level
+        if log_level >= 0:
             roles_before = [(node.role, node.term) if node else None for node in self.nodes]
         node_id = -1
         if kind == _DELIVER:
             message = self.messages[c]
             if b < self.node_count:
-                node_id, source = b, a
-                if self.log_level >= 1:
+                node_id, source, node = b, a, self.nodes[b]
+                if log_level >= 1:
                     self._log(1, f"deliver {self._describe_message(message)}")
                 try:
-                    self.nodes[b].step(message)
+                    node.step(message)
                 except Exception as error:
                     raise node_panic(b, error) from error
             else:
                 self._send_sessions(self.session_owner[b - self.node_count].receive(message, time_us))
-                if self.log_level >= 1:
+                if log_level >= 1:
                     self._log(1, f"client c{b} <- {self._describe_message(message)}")
         elif kind == _TICK:
             if a < self.node_count:
-                node_id, source = a, -1
-                if self.log_level >= 2:
+                node_id, source, node = a, -1, self.nodes[a]
+                if log_level >= 2:
                     self._log(2, f"tick n{a}")
                 try:
-                    self.nodes[a].tick()
+                    node.tick()
                 except Exception as error:
                     raise node_panic(a, error) from error
             else:
@@ -432,11 +433,10 @@ class Simulation:
             raise HarnessError(f"unknown event kind {kind}")
 
         if node_id >= 0:
-            node = self.nodes[node_id]
             if self._on_node_event is not None:
                 self._on_node_event(node, source)  # the sender, or -1 for a tick
             term, role, commit_index, last_index = self._drain(node_id, node)
-            if self.log_level >= 0 and roles_before[node_id] != (role, term):
+            if log_level >= 0 and roles_before[node_id] != (role, term):
                 self._log(0, f"n{node_id} is {node.role.name.lower()} of term {term}")
             if role == _LEADER:
                 self.leader_of_term.setdefault(term, node_id)
@@ -481,29 +481,28 @@ class Simulation:
         """Carries out the node's ready batches in the contract's order:
         persist (and sync), then send, then apply. Returns the node's visible
         state once it has no more work (visible_state), for the trace record."""
-        disk = self.disks[node_id]
         on_node_state, on_ready = self._on_node_state, self._on_ready
-        handed = self.handed_state
         for _ in range(MAX_READY_ROUNDS):
             # Read once and shared by the checkers and the trace record.
-            term, role, commit_index, last_index = node.term, node.role, node.commit_index, node.last_index()
+            visible = term, role, commit_index, last_index = (node.term, node.role, node.commit_index,
+                                                              node.last_index())
             # Checked before each hand-off too, so a node whose broken state
             # keeps it busy is reported as the violation it is; but only
             # when it changed (for a leader, the term of its last entry too:
             # its log may be overwritten under the same last index), see
             # Handoff.NODE_STATE.
             if on_node_state is not None:
-                state = ((term, role, commit_index, last_index, node.term_at(last_index)) if role == _LEADER
-                         else (term, role, commit_index, last_index))
-                if handed[node_id] != state:
-                    handed[node_id] = state
+                state = (term, role, commit_index, last_index, node.term_at(last_index)) if role == _LEADER else visible
+                if self.handed_state[node_id] != state:
+                    self.handed_state[node_id] = state
                     on_node_state(node, term, role, commit_index, last_index)
             try:
                 ready = node.ready()
             except Exception as error:
                 raise node_panic(node_id, error) from error
             if ready is None:
-                return term, role, commit_index, last_index
+                return visible
+            disk = self.disks[node_id]
             if ready.snapshot is not None:
                 disk.write_snapshot(ready.snapshot)
             if ready.hard_state is not None:
