@@ -38,36 +38,36 @@ at or below it live in the snapshot), ``last_index()``, ``term_at(i)`` for
 ``log_start() <= i <= last_index()``, plus the ``Ready`` it hands out.
 """
 
-from raftfuzz.node.messages import (
-    AppendEntries, AppendEntriesResponse, ClientRequest, ClientResponse, Command,
-    Entry, InstallSnapshot, RequestVote, RequestVoteResponse, Snapshot,
-)
+from raftfuzz.node.messages import (AppendEntries, AppendEntriesResponse, ClientRequest, ClientResponse, Command,
+                                    Entry, InstallSnapshot, RequestVote, RequestVoteResponse, Snapshot)
 from raftfuzz.node.interface import NodeConfig, PersistentState, Ready, Role
-
-# The roles as globals, which the node compares on every tick and message:
-# Python 3.11 reads an enum member through its class (Role.LEADER) about
-# 50 ns slower than a global, as EnumType's __getattr__ takes every
-# attribute lookup on the class off the fast path. (Here and not lower down,
-# and the imports above kept short, so that no line below moves: crash
-# signatures name lines of this file.)
-_FOLLOWER, _CANDIDATE, _LEADER, _PRE_CANDIDATE = Role.FOLLOWER, Role.CANDIDATE, Role.LEADER, Role.PRE_CANDIDATE
 
 # Bounds the size of one AppendEntries so that a far-behind follower is caught
 # up over several round trips instead of by one unbounded message.
 MAX_ENTRIES_PER_APPEND = 16
 
+# Two choices for speed, as the node runs on every simulated event
+# (docs/performance.md). The roles are globals: Python 3.11 reads an enum
+# member through its class (Role.LEADER) about 50 ns slower, as EnumType's
+# __getattr__ takes every lookup on the class off the fast path. And the node
+# has __slots__: with more than 30 attributes an instance dict stops sharing
+# its keys, which takes every method call on the node off the fast path (9% of
+# an execution's instructions). The lines from the class on stay where they
+# were (crash signatures name them).
+_FOLLOWER, _CANDIDATE, _LEADER, _PRE_CANDIDATE = Role.FOLLOWER, Role.CANDIDATE, Role.LEADER, Role.PRE_CANDIDATE
+
 
 class RaftNode:
     """A Raft server with a key-value state machine."""
+    __slots__ = ("id", "peers", "quorum", "config", "rng", "snapshot", "term", "voted_for", "log", "store",
+                 "sessions", "role", "leader_id", "commit_index", "last_applied", "votes", "vote_answers",
+                 "next_index", "match_index", "recently_active", "election_elapsed", "heartbeat_elapsed",
+                 "quorum_check_elapsed", "randomized_election_timeout", "waiting_clients", "pending_reads",
+                 "read_round", "peer_read_round", "outbox", "unpersisted_from", "hard_state_dirty",
+                 "snapshot_dirty")
 
-    def __init__(
-        self,
-        node_id: int,
-        members: tuple[int, ...],
-        config: NodeConfig,
-        rng,
-        persisted: PersistentState | None = None,
-    ) -> None:
+    def __init__(self, node_id: int, members: tuple[int, ...], config: NodeConfig, rng,
+                 persisted: PersistentState | None = None) -> None:
         assert node_id in members
         persisted = persisted or PersistentState()
         self.id = node_id

@@ -145,6 +145,17 @@ class RunResult:
 class Simulation:
     # What the trace records call a schedule's fault (raftfuzz.checks.protocol.Run).
     fault_kind = KIND_FAULT
+    # Slots, not a __dict__: an instance dict of more than 30 keys stops
+    # sharing them, which takes every method call on the simulation off
+    # Python 3.11's fast path (docs/performance.md).
+    __slots__ = ("schedule", "node_class", "max_steps", "log_level", "log", "node_count", "endpoint_count",
+                 "core", "members", "disks", "nodes", "clients", "session_owner", "history", "messages",
+                 "paused", "crash_order", "crash_pending", "held_links", "cut_links", "campaign",
+                 "campaign_count", "tick_interval", "leader_of_term", "now", "step", "hasher", "records",
+                 "hashed_tail", "hashed_count", "in_flight", "feedback", "heal_at_us", "quiet_end_us", "end_us",
+                 "phase", "ended_by", "verdicts", "_entering", "handed_state", "_node_state_handlers",
+                 "checkers", "_on_node_event", "_on_node_state", "_on_ready", "_on_node_stopped",
+                 "_on_node_started", "_on_step", "_on_records", "_on_phase")
 
     def __init__(self, schedule: Schedule, node_class, *, max_steps: int = DEFAULT_MAX_STEPS,
                  log_level: str | None = None, log=print, feedback: int = 0, core: str | None = None,
