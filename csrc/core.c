@@ -82,6 +82,19 @@ struct rf_feedback {
      * how many terms it has led (kept across crashes: it is the run's past). */
     int64_t led_term[RF_MAX_ENDPOINTS];
     int64_t leaderships[RF_MAX_ENDPOINTS];
+    /* Conflict history (RF_FEEDBACK_CONFLICTS), the run's past like the
+     * leaderships: whether last_index holds a value of the node's current
+     * life (false until it reports, and again once it is seen crashed),
+     * whether its log was ever truncated, the run's truncation count when
+     * it last began leading, and whether it then came back as leader after
+     * a truncation since its previous leadership began. */
+    bool life_seen[RF_MAX_ENDPOINTS];
+    bool truncated[RF_MAX_ENDPOINTS];
+    int64_t lead_mark[RF_MAX_ENDPOINTS];
+    bool returned[RF_MAX_ENDPOINTS];
+    /* Truncations in the run so far, and whether one hit a former leader. */
+    int64_t truncations;
+    bool former_leader_truncated;
     /* Crashed, paused and cut-off counts, packed, as of the last barrier. */
     uint64_t liveness;
     /* Code of the last fault-like barrier: 0 none, 1 + verb, or 129 + kind offset. */
@@ -633,6 +646,7 @@ enum {
 #define SALT_TRANSITION UINT64_C(0x13198A2E03707344)
 #define SALT_FIELD UINT64_C(0xA4093822299F31D0)
 #define SALT_PAIR UINT64_C(0x082EFA98EC4E6C89)
+#define SALT_CONFLICT UINT64_C(0x452821E638D01377)
 
 /* The splitmix64 finaliser: a stable 64-bit mix, the same in every process. */
 static inline uint64_t mix64(uint64_t z) {
@@ -779,6 +793,40 @@ static uint64_t abstract_state(const struct rf_core *core, uint64_t event_class)
     return state;
 }
 
+/* The conflict word (RF_FEEDBACK_CONFLICTS, docs/feedback.md): the run's
+ * truncation history with the event node's role and the leaders up. node is
+ * the event's node or -1; cut says whether this record truncated its log. */
+static uint64_t conflict_word(const struct rf_core *core, int64_t node, bool cut) {
+    const struct rf_feedback *feedback = &core->feedback;
+    uint64_t leaders = 0;
+    uint64_t truncated_nodes = 0;
+    uint64_t returned = 0;
+    uint64_t stale_leader = 0;
+    int any = 0;
+    int64_t term_max = 0;
+    for (int64_t other = 0; other < feedback->node_count; other++) {
+        truncated_nodes += feedback->truncated[other];
+        if (core->endpoints[other].state == RF_NODE_DOWN) {
+            continue;
+        }
+        term_max = !any || feedback->term[other] > term_max ? feedback->term[other] : term_max;
+        any = 1;
+    }
+    for (int64_t other = 0; other < feedback->node_count; other++) {
+        if (core->endpoints[other].state == RF_NODE_DOWN || feedback->role[other] != ROLE_LEADER) {
+            continue;
+        }
+        leaders += 1;
+        returned |= feedback->returned[other];
+        stale_leader |= feedback->term[other] < term_max;
+    }
+    const uint64_t role = node >= 0 ? (uint64_t)feedback->role[node] : 4;
+    const uint64_t node_truncated = node >= 0 ? feedback->truncated[node] : 0;
+    return role | cap2(leaders) << 3 | cap3((uint64_t)feedback->truncations) << 5 |
+           cap3(truncated_nodes) << 7 | node_truncated << 9 | (uint64_t)cut << 10 | returned << 11 |
+           (uint64_t)feedback->former_leader_truncated << 12 | stale_leader << 13;
+}
+
 /* Where the fields of abstract_state's word lie, {shift, width} each, in
  * docs/feedback.md's order: the full state's, or the coarse state's. */
 static const uint8_t FULL_FIELDS[][2] = {{0, 2},  {2, 2},  {4, 2},  {6, 3},  {9, 3},  {12, 3},
@@ -869,8 +917,8 @@ int rf_feedback_begin(struct rf_core *core, int64_t node_count, int64_t features
     if (node_count < 1 || node_count > core->endpoint_count) {
         return RF_ERROR_FEEDBACK_NODES;
     }
-    const int64_t emitters =
-        RF_FEEDBACK_STATES | RF_FEEDBACK_TRANSITIONS | RF_FEEDBACK_FIELDS | RF_FEEDBACK_PAIRS;
+    const int64_t emitters = RF_FEEDBACK_STATES | RF_FEEDBACK_TRANSITIONS | RF_FEEDBACK_FIELDS |
+                             RF_FEEDBACK_PAIRS | RF_FEEDBACK_CONFLICTS;
     const int64_t all = emitters | RF_FEEDBACK_EVENT_KIND | RF_FEEDBACK_ONCE | RF_FEEDBACK_HISTORY |
                         RF_FEEDBACK_COARSE;
     if ((features & ~all) != 0 || (features & emitters) == 0) {
@@ -897,7 +945,13 @@ int rf_feedback_begin(struct rf_core *core, int64_t node_count, int64_t features
         feedback->last_index[node] = 0;
         feedback->led_term[node] = -1;
         feedback->leaderships[node] = 0;
+        feedback->life_seen[node] = false;
+        feedback->truncated[node] = false;
+        feedback->lead_mark[node] = 0;
+        feedback->returned[node] = false;
     }
+    feedback->truncations = 0;
+    feedback->former_leader_truncated = false;
     memset(feedback->bumped, 0, sizeof feedback->bumped);
     feedback->liveness = liveness_now(core);
     feedback->last_fault = 0;
@@ -937,8 +991,18 @@ int64_t rf_feedback_observe(struct rf_core *core, const char *records, int64_t c
         } else {
             event_class = CLASS_USER_KIND + ((uint64_t)kind & 0x7F);
         }
+        bool cut = false;
         if (node >= 0) {
             const int64_t role = record[6];
+            /* A log truncation: the last index went down within one life
+             * (a crash may lose a tail that was never synced; that is not one). */
+            if (feedback->life_seen[node] && record[8] < feedback->last_index[node]) {
+                cut = true;
+                feedback->truncations += 1;
+                feedback->truncated[node] = true;
+                feedback->former_leader_truncated |= feedback->leaderships[node] > 0;
+            }
+            feedback->life_seen[node] = true;
             feedback->term[node] = record[5];
             /* A role outside the interface's four counts as a follower. */
             feedback->role[node] = role >= 0 && role <= 3 ? role : ROLE_FOLLOWER;
@@ -947,6 +1011,10 @@ int64_t rf_feedback_observe(struct rf_core *core, const char *records, int64_t c
             if (feedback->role[node] == ROLE_LEADER && record[5] != feedback->led_term[node]) {
                 feedback->led_term[node] = record[5];
                 feedback->leaderships[node] += 1;
+                /* Leading again after a truncation since it last began leading. */
+                feedback->returned[node] =
+                    feedback->leaderships[node] > 1 && feedback->truncations > feedback->lead_mark[node];
+                feedback->lead_mark[node] = feedback->truncations;
             }
         }
         if (kind == feedback->fault_kind) {
@@ -964,6 +1032,7 @@ int64_t rf_feedback_observe(struct rf_core *core, const char *records, int64_t c
                 if (core->endpoints[down].state == RF_NODE_DOWN) {
                     feedback->role[down] = ROLE_FOLLOWER;
                     feedback->commit[down] = 0;
+                    feedback->life_seen[down] = false;
                 }
             }
         }
@@ -976,6 +1045,9 @@ int64_t rf_feedback_observe(struct rf_core *core, const char *records, int64_t c
         }
         if (feedback->features & (RF_FEEDBACK_FIELDS | RF_FEEDBACK_PAIRS)) {
             bump_fields(feedback, state, out, &emitted);
+        }
+        if (feedback->features & RF_FEEDBACK_CONFLICTS) {
+            bump(feedback, mix64(conflict_word(core, node, cut) ^ SALT_CONFLICT), out, &emitted);
         }
         feedback->previous = state;
     }

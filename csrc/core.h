@@ -88,8 +88,8 @@
 #define RF_FEEDBACK_COUNTER_BITS 16
 #define RF_FEEDBACK_COUNTERS (1 << RF_FEEDBACK_COUNTER_BITS)
 #define RF_FEEDBACK_FAULT_CAPACITY 256
-/* Feature sets, or-ed together: at least one of STATES, TRANSITIONS, FIELDS
- * and PAIRS. */
+/* Feature sets, or-ed together: at least one of STATES, TRANSITIONS, FIELDS,
+ * PAIRS and CONFLICTS. */
 #define RF_FEEDBACK_STATES 1
 #define RF_FEEDBACK_TRANSITIONS 2
 #define RF_FEEDBACK_EVENT_KIND 4
@@ -104,11 +104,16 @@
  * place of (or beside) the whole state: a bounded set that saturates. */
 #define RF_FEEDBACK_FIELDS 64
 #define RF_FEEDBACK_PAIRS 128
+/* The run's conflict history: one feature per record for which logs were
+ * truncated so far (a node's last index went down within one life) and by
+ * whom, with the event node's role and the number of leaders. */
+#define RF_FEEDBACK_CONFLICTS 256
 /* The most fields a state has (with event kind and history), and the most
- * features one record emits: a state, a transition, every field, every pair. */
+ * features one record emits: a state, a transition, a conflict feature,
+ * every field, every pair. */
 #define RF_FEEDBACK_MAX_FIELDS 15
 #define RF_FEEDBACK_MAX_PER_RECORD \
-    (2 + RF_FEEDBACK_MAX_FIELDS + RF_FEEDBACK_MAX_FIELDS * (RF_FEEDBACK_MAX_FIELDS - 1) / 2)
+    (3 + RF_FEEDBACK_MAX_FIELDS + RF_FEEDBACK_MAX_FIELDS * (RF_FEEDBACK_MAX_FIELDS - 1) / 2)
 
 struct rf_core;
 

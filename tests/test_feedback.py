@@ -27,6 +27,7 @@ from raftfuzz.checks import feedback
 from raftfuzz.core.constants import (
     FEEDBACK_COUNTERS,
     FEEDBACK_COARSE,
+    FEEDBACK_CONFLICTS,
     FEEDBACK_EVENT_KIND,
     FEEDBACK_FIELDS,
     FEEDBACK_HISTORY,
@@ -69,7 +70,10 @@ FEATURE_SETS = [FEEDBACK_STATES, FEEDBACK_TRANSITIONS, FEEDBACK_STATES | FEEDBAC
                 FEEDBACK_FIELDS, FEEDBACK_PAIRS, FIELDS_AND_PAIRS, FIELDS_AND_PAIRS | FEEDBACK_ONCE,
                 FIELDS_AND_PAIRS | FEEDBACK_HISTORY, FIELDS_AND_PAIRS | FEEDBACK_COARSE,
                 FIELDS_AND_PAIRS | FEEDBACK_COARSE | FEEDBACK_HISTORY | FEEDBACK_EVENT_KIND,
-                FIELDS_AND_PAIRS | FEEDBACK_STATES, FIELDS_AND_PAIRS | ALL_FEATURES | FEEDBACK_HISTORY | FEEDBACK_ONCE]
+                FIELDS_AND_PAIRS | FEEDBACK_STATES, FIELDS_AND_PAIRS | ALL_FEATURES | FEEDBACK_HISTORY | FEEDBACK_ONCE,
+                FEEDBACK_CONFLICTS, FEEDBACK_STATES | FEEDBACK_CONFLICTS, FEEDBACK_CONFLICTS | FEEDBACK_ONCE,
+                ALL_FEATURES | FEEDBACK_CONFLICTS | FEEDBACK_HISTORY | FEEDBACK_ONCE,
+                FIELDS_AND_PAIRS | FEEDBACK_COARSE | FEEDBACK_CONFLICTS | FEEDBACK_ONCE]
 
 
 # ------------------------------------------------------------ differential
@@ -82,11 +86,20 @@ kinds = st.sampled_from([KIND_TICK, KIND_DELIVER, 2, 63, KIND_BARRIER_MIN, KIND_
                          KIND_BARRIER_MIN + 2, KIND_BARRIER_MIN + 3, 200])
 records = st.tuples(st.integers(0, 10**6), kinds, st.integers(-1, ENDPOINTS), st.integers(-1, ENDPOINTS),
                     st.integers(-2, 9), wide, st.integers(-1, 5), wide, wide)
+# Records of few nodes whose terms, roles and logs move a little each time, so
+# that leaders come back and logs are truncated now and then (conflicts).
+histories = st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from([KIND_TICK, KIND_DELIVER]),
+                               st.integers(0, 3), st.integers(0, 3), st.just(0), st.integers(0, 4),
+                               st.sampled_from([0, 2, 2, 1]), st.integers(0, 6), st.integers(0, 6)), max_size=12)
 operations = st.lists(st.one_of(
     st.tuples(st.just("node"), st.integers(0, ENDPOINTS - 1), st.sampled_from([NODE_UP, NODE_DOWN, NODE_PAUSED])),
     st.tuples(st.just("link"), st.integers(0, ENDPOINTS - 1), st.integers(0, ENDPOINTS - 1),
               st.sampled_from([LINK_UP, LINK_CUT, LINK_HELD])),
     st.tuples(st.just("observe"), st.lists(records, max_size=12)),
+    st.tuples(st.just("observe"), histories),
+    st.tuples(st.just("observe"), st.lists(st.tuples(st.integers(0, 10**6), st.just(KIND_BARRIER_MIN + 1),
+                                                     st.just(0), st.just(0), st.just(0), st.just(0), st.just(0),
+                                                     st.just(0), st.just(0)), min_size=1, max_size=1)),
 ), max_size=30)
 
 
@@ -141,6 +154,96 @@ def test_history_tells_a_returning_leader_from_a_first_one(core):
             != last_feature[FEEDBACK_STATES | FEEDBACK_HISTORY, "returning"])
 
 
+CONFLICT_CUT = 1 << 10  # the conflict word's "this record truncated its node's log" bit
+
+
+def conflict_words_of_run(monkeypatch, schedule, node_class=RaftNode):
+    """The conflict words the Python core computed over a whole run, and the
+    features both cores emitted (checked equal when the C core is built)."""
+    words = []
+    real_word = PythonCore._conflict_word
+
+    def recording_word(self, node, cut):
+        words.append(real_word(self, node, cut))
+        return words[-1]
+
+    monkeypatch.setattr(PythonCore, "_conflict_word", recording_word)
+    data = encode(schedule)
+    features = FEEDBACK_STATES | FEEDBACK_CONFLICTS
+    python_features, result = features_of_run(monkeypatch, "python", data, features, node_class, max_steps=5000)
+    if CCore is not None:
+        c_features, _ = features_of_run(monkeypatch, "c", data, features, node_class, max_steps=5000)
+        assert c_features == python_features
+    return words, python_features, result
+
+
+def test_conflicts_fire_on_the_deep_schedule_and_not_without_faults(monkeypatch):
+    """MatchIndexKeptAcrossTerms' committed schedule overwrites a deposed
+    leader's entries on a follower (its log gets shorter within one life):
+    the conflict feature sees the truncation and keeps it for the rest of
+    the run. The same schedule without its faults truncates no log."""
+    from dataclasses import replace
+
+    from raftfuzz.node.mutants import MatchIndexKeptAcrossTerms
+
+    schedule = decode((REPO / "tests" / "data" / "deep" / "MatchIndexKeptAcrossTerms.bin").read_bytes())
+    for node_class in (MatchIndexKeptAcrossTerms, RaftNode):
+        words, features, result = conflict_words_of_run(monkeypatch, schedule, node_class)
+        cuts = [i for i, word in enumerate(words) if word & CONFLICT_CUT]
+        assert cuts, node_class
+        # Before the first truncation the count is 0; from it on, at least 1.
+        assert all(word >> 5 & 3 == 0 for word in words[:cuts[0]])
+        assert all(word >> 5 & 3 >= 1 for word in words[cuts[0]:])
+        # And the conflict features after it are ones no record before it emitted.
+        before = set(features[1:2 * cuts[0]:2])
+        assert set(features[2 * cuts[0] + 1::2]) - before
+    quiet_words, _, quiet = conflict_words_of_run(monkeypatch, replace(schedule, events=()))
+    assert quiet.violation is None and len(quiet_words) > 1000
+    assert not any(word & CONFLICT_CUT or word >> 5 & 3 for word in quiet_words)
+
+
+@pytest.mark.parametrize("core", ["c", "python"])
+def test_conflicts_count_a_truncation_within_a_life_and_not_across_a_crash(core):
+    """Node 1's log shrinks from 5 to 3 while it is up: a truncation. Its log
+    shrinking across a crash (an unsynced tail lost) is not one; and a leader
+    elected again after a truncation is a conflict word of its own."""
+    if core == "c" and CCore is None:
+        pytest.skip("C core not built")
+    make = CCore if core == "c" else PythonCore
+    follower, leader = 0, 2
+
+    def words(steps):
+        instance = make(1, 4, 1000)
+        for endpoint in range(4):
+            instance.set_node_state(0, endpoint, NODE_UP)
+        instance.feedback_begin(3, FEEDBACK_CONFLICTS, KIND_BARRIER_MIN, b"")
+        emitted = []
+        for step in steps:
+            if step[0] == "node":
+                instance.set_node_state(0, step[1], step[2])
+                step = (0, KIND_BARRIER_MIN + 1, 0, 0, 0, 0, 0, 0, 0)
+            emitted.extend(instance.feedback_observe(RECORD.pack(*step), collect=True))
+        return emitted
+
+    grow = (1, KIND_TICK, 1, 0, 0, 1, follower, 0, 5)
+    shrink = (2, KIND_TICK, 1, 0, 0, 2, follower, 0, 3)
+    again = (3, KIND_TICK, 1, 0, 0, 2, follower, 0, 3)
+    truncated = words([grow, shrink, again])
+    across_crash = words([grow, ("node", 1, NODE_DOWN), ("node", 1, NODE_UP), shrink, again])
+    grown_only = words([grow, grow, grow])
+    assert truncated[0] == grown_only[0] and truncated[1] != grown_only[1]
+    # After the crash the same shrink is no truncation: the last features equal the growing run's.
+    assert across_crash[-1] == grown_only[-1] != truncated[-1]
+    # Node 0 leads term 1, node 1's log is truncated, node 0 leads term 3: back after a conflict.
+    lead = (1, KIND_TICK, 0, 0, 0, 1, leader, 0, 5)
+    deposed = (2, KIND_TICK, 0, 0, 0, 2, follower, 0, 5)
+    back = (4, KIND_TICK, 0, 0, 0, 3, leader, 0, 5)
+    with_conflict = words([lead, deposed, grow, shrink, back])
+    without = words([lead, deposed, grow, grow, back])
+    first_time_after_conflict = words([grow, shrink, back])
+    assert with_conflict[-1] not in (without[-1], first_time_after_conflict[-1])
+
+
 @pytest.mark.parametrize("core", ["c", "python"])
 def test_bad_arguments_are_refused_alike(core):
     if core == "c" and CCore is None:
@@ -149,7 +252,7 @@ def test_bad_arguments_are_refused_alike(core):
     with pytest.raises(ValueError, match="feedback_observe before feedback_begin"):
         make(1, 4, 1000).feedback_observe(b"")
     for arguments, message in [((0, 1, KIND_FAULT, b""), "node_count"), ((5, 1, KIND_FAULT, b""), "node_count"),
-                               ((3, 0, KIND_FAULT, b""), "features"), ((3, 256, KIND_FAULT, b""), "features"),
+                               ((3, 0, KIND_FAULT, b""), "features"), ((3, 512, KIND_FAULT, b""), "features"),
                                ((3, FEEDBACK_HISTORY, KIND_FAULT, b""), "features"),
                                ((3, FEEDBACK_ONCE, KIND_FAULT, b""), "features"),
                                ((3, FEEDBACK_EVENT_KIND, KIND_FAULT, b""), "features"),
@@ -182,7 +285,7 @@ class RecordingCore:
 REAL_MAKE_CORE = core_module.make_core
 
 
-def features_of_run(monkeypatch, core_name, data, features=ALL_FEATURES, node_class=RaftNode):
+def features_of_run(monkeypatch, core_name, data, features=ALL_FEATURES, node_class=RaftNode, max_steps=2000):
     made = []
     make_core = REAL_MAKE_CORE
 
@@ -191,7 +294,7 @@ def features_of_run(monkeypatch, core_name, data, features=ALL_FEATURES, node_cl
         return made[-1]
 
     monkeypatch.setattr(core_module, "make_core", recording_make_core)
-    result = Simulation(decode(data), node_class, max_steps=2000, feedback=features, core=core_name).run()
+    result = Simulation(decode(data), node_class, max_steps=max_steps, feedback=features, core=core_name).run()
     assert type(made[0]._inner).__name__ == {"c": "CCore", "python": "PythonCore"}[core_name]
     return made[0].features, result
 
@@ -266,7 +369,7 @@ def test_the_cores_constants_agree_with_the_header():
     assert "FEEDBACK_PAIRS" in names and "FEEDBACK_MAX_PER_RECORD" in names
     for name in names:
         assert getattr(lib, "RF_" + name) == getattr(constants, name), name
-    assert FEEDBACK_MAX_PER_RECORD == 2 + FEEDBACK_MAX_FIELDS * (FEEDBACK_MAX_FIELDS + 1) // 2
+    assert FEEDBACK_MAX_PER_RECORD == 3 + FEEDBACK_MAX_FIELDS * (FEEDBACK_MAX_FIELDS + 1) // 2
 
 
 FEATURES_OF_SEEDS = r"""
@@ -345,9 +448,11 @@ def test_modes_and_features_parse():
     assert state_feature_mask("states+coarse") == FEEDBACK_STATES | FEEDBACK_COARSE
     assert state_feature_mask("fields+pairs+once") == FEEDBACK_FIELDS | FEEDBACK_PAIRS | FEEDBACK_ONCE
     assert state_feature_mask("pairs") == FEEDBACK_PAIRS
+    assert state_feature_mask("states+conflicts") == FEEDBACK_STATES | FEEDBACK_CONFLICTS
+    assert state_feature_mask("conflicts") == FEEDBACK_CONFLICTS
     with pytest.raises(SettingsError, match="names 'edges'"):
         Settings.load(environ={"RAFTFUZZ_STATE_FEATURES": "states+edges"})
-    with pytest.raises(SettingsError, match="needs one of states, transitions, fields, pairs"):
+    with pytest.raises(SettingsError, match="needs one of states, transitions, fields, pairs, conflicts"):
         state_feature_mask("kind")
 
 

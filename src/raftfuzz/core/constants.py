@@ -62,10 +62,12 @@ FEEDBACK_HISTORY = 16
 FEEDBACK_COARSE = 32
 FEEDBACK_FIELDS = 64
 FEEDBACK_PAIRS = 128
+FEEDBACK_CONFLICTS = 256
 # The most fields an abstract state has, and the most features one record
-# emits (a state, a transition, every field, every pair of fields).
+# emits (a state, a transition, a conflict feature, every field, every pair
+# of fields).
 FEEDBACK_MAX_FIELDS = 15
-FEEDBACK_MAX_PER_RECORD = 2 + FEEDBACK_MAX_FIELDS + FEEDBACK_MAX_FIELDS * (FEEDBACK_MAX_FIELDS - 1) // 2
+FEEDBACK_MAX_PER_RECORD = 3 + FEEDBACK_MAX_FIELDS + FEEDBACK_MAX_FIELDS * (FEEDBACK_MAX_FIELDS - 1) // 2
 
 # The counters of stats(), in the order the C core writes them.
 STATS_FIELDS = (
@@ -124,8 +126,9 @@ ERRORS = {
     ERROR_QUEUE_FULL: (OverflowError, f"event queue full ({QUEUE_CAPACITY} events)"),
     ERROR_MEMORY: (MemoryError, "cannot allocate the core"),
     ERROR_FEEDBACK_NODES: (ValueError, "feedback node_count must be in 1..endpoint_count"),
-    ERROR_FEEDBACK_FEATURES: (ValueError, "feedback features must or together STATES and/or "
-                                          "TRANSITIONS, optionally EVENT_KIND and ONCE"),
+    ERROR_FEEDBACK_FEATURES: (ValueError, "feedback features must or together at least one of "
+                                          "STATES, TRANSITIONS, FIELDS, PAIRS and CONFLICTS, "
+                                          "optionally EVENT_KIND, ONCE, HISTORY and COARSE"),
     ERROR_FEEDBACK_FAULTS: (ValueError, f"at most {FEEDBACK_FAULT_CAPACITY} fault verbs"),
     ERROR_FEEDBACK_OFF: (ValueError, "feedback_observe before feedback_begin"),
     ERROR_FEEDBACK_LIBRARY: (RuntimeError, "libFuzzer's __sanitizer_cov_8bit_counters_init and "

@@ -40,6 +40,7 @@ from raftfuzz.core.constants import (
     FEEDBACK_FAULT_CAPACITY,
     FEEDBACK_FIELDS,
     FEEDBACK_COARSE,
+    FEEDBACK_CONFLICTS,
     FEEDBACK_HISTORY,
     FEEDBACK_ONCE,
     FEEDBACK_PAIRS,
@@ -81,6 +82,7 @@ _SALT_STATE = 0x243F6A8885A308D3
 _SALT_TRANSITION = 0x13198A2E03707344
 _SALT_FIELD = 0xA4093822299F31D0
 _SALT_PAIR = 0x082EFA98EC4E6C89
+_SALT_CONFLICT = 0x452821E638D01377
 # Where the fields of _abstract_state's word lie, (shift, width) each, as in
 # csrc/core.c: the full state's, the coarse state's, event kind and last
 # fault (FEEDBACK_EVENT_KIND), leaderships (FEEDBACK_HISTORY).
@@ -529,7 +531,7 @@ class PythonCore:
         _require_int64(node_count, features, fault_kind)
         if not 1 <= node_count <= self._endpoint_count:
             raise error(ERROR_FEEDBACK_NODES)
-        emitters = FEEDBACK_STATES | FEEDBACK_TRANSITIONS | FEEDBACK_FIELDS | FEEDBACK_PAIRS
+        emitters = FEEDBACK_STATES | FEEDBACK_TRANSITIONS | FEEDBACK_FIELDS | FEEDBACK_PAIRS | FEEDBACK_CONFLICTS
         all_features = emitters | FEEDBACK_EVENT_KIND | FEEDBACK_ONCE | FEEDBACK_HISTORY | FEEDBACK_COARSE
         if features & ~all_features or not features & emitters:
             raise error(ERROR_FEEDBACK_FEATURES)
@@ -555,6 +557,7 @@ class PythonCore:
         emit_states = feedback.features & FEEDBACK_STATES
         emit_transitions = feedback.features & FEEDBACK_TRANSITIONS
         emit_fields = feedback.features & (FEEDBACK_FIELDS | FEEDBACK_PAIRS)
+        emit_conflicts = feedback.features & FEEDBACK_CONFLICTS
         layout = _field_layout(feedback.features)
         sink = _feedback_sink
         endpoints = self._endpoints
@@ -569,7 +572,16 @@ class PythonCore:
                 event_class = _CLASS_NODE_DELIVERY if node >= 0 else _CLASS_CLIENT_DELIVERY
             else:
                 event_class = _CLASS_USER_KIND + (kind & 0x7F)
+            cut = False
             if node >= 0:
+                # A log truncation: the last index went down within one life
+                # (a crash may lose a tail that was never synced; that is not one).
+                if feedback.life_seen[node] and last < feedback.last_index[node]:
+                    cut = True
+                    feedback.truncations += 1
+                    feedback.truncated[node] = True
+                    feedback.former_leader_truncated |= feedback.leaderships[node] > 0
+                feedback.life_seen[node] = True
                 feedback.term[node] = term
                 # A role outside the interface's four counts as a follower.
                 feedback.role[node] = role if 0 <= role <= 3 else _ROLE_FOLLOWER
@@ -578,6 +590,10 @@ class PythonCore:
                 if feedback.role[node] == _ROLE_LEADER and term != feedback.led_term[node]:
                     feedback.led_term[node] = term
                     feedback.leaderships[node] += 1
+                    # Leading again after a truncation since it last began leading.
+                    feedback.returned[node] = (feedback.leaderships[node] > 1
+                                               and feedback.truncations > feedback.lead_mark[node])
+                    feedback.lead_mark[node] = feedback.truncations
             if kind == feedback.fault_kind:
                 verb = feedback.fault_verbs[c] if 0 <= c < len(feedback.fault_verbs) else 0x7F
                 feedback.last_fault = 1 + (verb & 0x7F)
@@ -592,6 +608,7 @@ class PythonCore:
                     if endpoints[down].state == NODE_DOWN:
                         feedback.role[down] = _ROLE_FOLLOWER
                         feedback.commit[down] = 0
+                        feedback.life_seen[down] = False
             state = self._abstract_state(event_class)
             if emit_states:
                 indexes.append(_mix64(state ^ _SALT_STATE) >> _INDEX_SHIFT)
@@ -599,6 +616,8 @@ class PythonCore:
                 indexes.append(_mix64(_mix64(feedback.previous) ^ state ^ _SALT_TRANSITION) >> _INDEX_SHIFT)
             if emit_fields:
                 indexes.extend(_field_indexes(state, layout, feedback.features))
+            if emit_conflicts:
+                indexes.append(_mix64(self._conflict_word(node, cut) ^ _SALT_CONFLICT) >> _INDEX_SHIFT)
             feedback.previous = state
         if feedback.features & FEEDBACK_ONCE:
             bumped = feedback.bumped
@@ -685,11 +704,35 @@ class PythonCore:
         return state
 
 
+    def _conflict_word(self, node, cut):
+        """The conflict word (FEEDBACK_CONFLICTS, docs/feedback.md): the run's
+        truncation history with the event node's role and the leaders up."""
+        feedback = self._feedback
+        endpoints = self._endpoints
+        up = [other for other in range(feedback.node_count) if endpoints[other].state != NODE_DOWN]
+        term_max = max((feedback.term[other] for other in up), default=0)
+        leaders = [other for other in up if feedback.role[other] == _ROLE_LEADER]
+        returned = any(feedback.returned[other] for other in leaders)
+        stale_leader = any(feedback.term[other] < term_max for other in leaders)
+        role = feedback.role[node] if node >= 0 else 4
+        node_truncated = feedback.truncated[node] if node >= 0 else False
+        return (role
+                | min(len(leaders), 2) << 3
+                | min(feedback.truncations, 3) << 5
+                | min(sum(feedback.truncated), 3) << 7
+                | node_truncated << 9
+                | cut << 10
+                | returned << 11
+                | feedback.former_leader_truncated << 12
+                | stale_leader << 13)
+
+
 class _Feedback:
     """What the feedback abstraction remembers between records."""
 
     __slots__ = ("node_count", "features", "fault_kind", "fault_verbs", "term", "role", "commit",
-                 "last_index", "led_term", "leaderships", "liveness", "last_fault", "previous", "bumped")
+                 "last_index", "led_term", "leaderships", "life_seen", "truncated", "lead_mark", "returned",
+                 "truncations", "former_leader_truncated", "liveness", "last_fault", "previous", "bumped")
 
     def __init__(self, node_count, features, fault_kind, fault_verbs):
         self.node_count = node_count
@@ -705,6 +748,18 @@ class _Feedback:
         # in how many terms it has led (kept across crashes).
         self.led_term = [-1] * node_count
         self.leaderships = [0] * node_count
+        # Conflict history (FEEDBACK_CONFLICTS), the run's past: whether
+        # last_index holds a value of the node's current life, whether its
+        # log was ever truncated, the run's truncation count when it last
+        # began leading, and whether it then came back as leader after a
+        # truncation since its previous leadership began.
+        self.life_seen = [False] * node_count
+        self.truncated = [False] * node_count
+        self.lead_mark = [0] * node_count
+        self.returned = [False] * node_count
+        # Truncations in the run so far, and whether one hit a former leader.
+        self.truncations = 0
+        self.former_leader_truncated = False
         # Crashed, paused and cut-off counts, packed, as of the last barrier.
         self.liveness = 0
         # Code of the last fault-like barrier: 0 none, 1 + verb, or 129 + kind offset.

@@ -25,8 +25,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from raftfuzz.core.constants import (FEEDBACK_COARSE, FEEDBACK_EVENT_KIND, FEEDBACK_FIELDS, FEEDBACK_HISTORY,
-                                     FEEDBACK_ONCE, FEEDBACK_PAIRS, FEEDBACK_STATES, FEEDBACK_TRANSITIONS)
+from raftfuzz.core.constants import (FEEDBACK_COARSE, FEEDBACK_CONFLICTS, FEEDBACK_EVENT_KIND, FEEDBACK_FIELDS,
+                                     FEEDBACK_HISTORY, FEEDBACK_ONCE, FEEDBACK_PAIRS, FEEDBACK_STATES,
+                                     FEEDBACK_TRANSITIONS)
 from raftfuzz.run.instrumentation import coverage_parts
 from raftfuzz.run.moved import current_target
 from raftfuzz.run.outcome import Outcome
@@ -51,9 +52,10 @@ MUTATORS = ("schedule", "bytes")
 STATE_FEATURES = {"states": FEEDBACK_STATES, "transitions": FEEDBACK_TRANSITIONS,
                   "kind": FEEDBACK_EVENT_KIND, "once": FEEDBACK_ONCE,
                   "history": FEEDBACK_HISTORY, "coarse": FEEDBACK_COARSE,
-                  "fields": FEEDBACK_FIELDS, "pairs": FEEDBACK_PAIRS}
+                  "fields": FEEDBACK_FIELDS, "pairs": FEEDBACK_PAIRS,
+                  "conflicts": FEEDBACK_CONFLICTS}
 # The feature sets that emit features; the others change what they see.
-EMITTING_FEATURES = ("states", "transitions", "fields", "pairs")
+EMITTING_FEATURES = ("states", "transitions", "fields", "pairs", "conflicts")
 FUZZ_MODES = ("fuzz", "random", "reproduce", "prune")
 # A week: a budget beyond it is a typo (seconds taken for milliseconds), and a
 # pod that long outlives any sensible Job deadline anyway.
