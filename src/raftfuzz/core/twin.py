@@ -703,7 +703,6 @@ class PythonCore:
             state |= min(max((feedback.leaderships[node] for node in leaders), default=0), 3) << 46
         return state
 
-
     def _conflict_word(self, node, cut):
         """The conflict word (FEEDBACK_CONFLICTS, docs/feedback.md): the run's
         truncation history with the event node's role and the leaders up."""
