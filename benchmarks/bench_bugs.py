@@ -24,7 +24,9 @@ Modes (each a separate process per repetition, stopping at the first violation):
   ``RAFTFUZZ_STATE_FEATURES=FEATURES``, to compare abstractions side by side
   with random mode on the same bugs and seeds;
 - ``code:PARTS`` (e.g. ``code:blocks``): ``code`` with
-  ``RAFTFUZZ_CODE_COVERAGE=PARTS``, to compare what is instrumented.
+  ``RAFTFUZZ_CODE_COVERAGE=PARTS``, to compare what is instrumented;
+- any guided mode ``@MUTATOR`` (e.g. ``state@schedule+crossover``): with
+  ``--mutator=MUTATOR``, to compare mutators side by side.
 
 Budgets. ``--budget`` is wall seconds (passed on as ``-max_total_time`` /
 ``--seconds``); ``--cpu-budget`` stops a process (SIGINT) once it has used
@@ -94,12 +96,20 @@ def target_of(bug: str) -> str:
 
 
 def split_mode(mode: str) -> tuple[str, str | None]:
-    """'state:states+history' -> ('state', 'states+history'); a plain mode has no features."""
-    base, _, features = mode.partition(":")
+    """'state:states+history' -> ('state', 'states+history'); a plain mode has no features.
+    A mutator after '@' (``state@schedule+crossover``) is not part of either."""
+    base, _, features = mode.partition("@")[0].partition(":")
     return base, features or None
 
 
+def mutator_of(mode: str) -> str:
+    """'state@schedule+crossover' -> 'schedule+crossover'; code-bytes means bytes; else the default."""
+    base, _, mutator = mode.partition("@")
+    return mutator or ("bytes" if base == "code-bytes" else "schedule")
+
+
 def fuzz_command(mode: str, bug: str, rep: int, budget: int, workdir: Path) -> list[str]:
+    mutator = mutator_of(mode)
     mode, _ = split_mode(mode)
     target = f"--target={target_of(bug)}"
     artifacts = workdir / "artifacts"
@@ -110,7 +120,6 @@ def fuzz_command(mode: str, bug: str, rep: int, budget: int, workdir: Path) -> l
     corpus.mkdir()
     shutil.copytree(REPO / "corpus", workdir / "seeds")
     feedback = "code" if mode == "code-bytes" else mode
-    mutator = "bytes" if mode == "code-bytes" else "schedule"
     return [sys.executable, "-m", "raftfuzz.atheris_main", target, f"--feedback={feedback}",
             f"--mutator={mutator}", str(corpus), str(workdir / "seeds"), f"-seed={rep}",
             f"-max_total_time={budget}", "-print_final_stats=1", f"-artifact_prefix={artifacts}/"]
@@ -240,8 +249,12 @@ def chosen_modes(text: str) -> list[str]:
     from raftfuzz.run.instrumentation import coverage_parts
     from raftfuzz.run.settings import SettingsError, state_feature_mask
 
+    from raftfuzz.run.settings import MUTATORS
+
     for mode in modes:
         base, variant = split_mode(mode)
+        if "@" in mode and (base == "random" or mutator_of(mode) not in MUTATORS):
+            raise SystemExit(f"bench_bugs: {mode}: a guided mode takes @MUTATOR, one of {', '.join(MUTATORS)}")
         if variant is not None:
             if base not in ("state", "code+state", "code"):
                 raise SystemExit(f"bench_bugs: {mode}: only code (:PARTS), state and code+state (:FEATURES) "

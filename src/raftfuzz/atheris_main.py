@@ -1,7 +1,7 @@
 """Coverage-guided fuzzing with atheris (libFuzzer for Python).
 
     python -m raftfuzz.atheris_main [--target=pkg.module:Class] [--max-steps=N]
-                                    [--core=c|python] [--mutator=schedule|bytes]
+                                    [--core=c|python] [--mutator=schedule|schedule+crossover|bytes]
                                     [--feedback=code|state|code+state] [--shrink-seconds=S]
                                     CORPUS_DIR... [libFuzzer flags]
     python -m raftfuzz.atheris_main artifacts/crash-<sha1>     # replay one input
@@ -134,10 +134,12 @@ def main(argv: list[str] | None = None) -> None:
             raise result.violation
 
     mutator = {}
-    if settings.mutator == "schedule":
-        from raftfuzz.schedule.mutator import mutate
+    if settings.mutator.startswith("schedule"):
+        from raftfuzz.schedule.mutator import crossover, mutate
 
         mutator = {"custom_mutator": mutate}
+        if settings.mutator == "schedule+crossover":
+            mutator["custom_crossover"] = crossover
     # libFuzzer re-runs argv[0] through a shell for -fork/-jobs/-merge/-minimize_crash.
     atheris.Setup([f"{sys.executable} -m raftfuzz.atheris_main", *own, *libfuzzer], test_one_input, **mutator)
     atheris.Fuzz()

@@ -47,8 +47,10 @@ LOG_LEVELS = ("none", *TRACE_LEVELS)
 # What guides libFuzzer (src/raftfuzz/checks/feedback.py, docs/feedback.md).
 FEEDBACK_MODES = ("code", "state", "code+state")
 # "schedule": structure-aware mutations half of the time (raftfuzz.schedule.mutator);
-# "bytes": libFuzzer's byte mutations only.
-MUTATORS = ("schedule", "bytes")
+# "schedule+crossover": the same, and libFuzzer's crossover replaced by one
+# that combines two inputs at record boundaries; "bytes": libFuzzer's byte
+# mutations only.
+MUTATORS = ("schedule", "schedule+crossover", "bytes")
 STATE_FEATURES = {"states": FEEDBACK_STATES, "transitions": FEEDBACK_TRANSITIONS,
                   "kind": FEEDBACK_EVENT_KIND, "once": FEEDBACK_ONCE,
                   "history": FEEDBACK_HISTORY, "coarse": FEEDBACK_COARSE,

@@ -28,6 +28,13 @@ The other half are libFuzzer's own mutations (``atheris.Mutate``), which
 also keep its dictionary and comparison feedback in play. Every draw comes
 from ``seed``, as libFuzzer requires, so a campaign with a fixed ``-seed``
 repeats itself.
+
+``crossover`` (atheris' custom crossover, ``--mutator=schedule+crossover``)
+combines two corpus inputs at record boundaries, where libFuzzer's own
+crossover cuts bytes and so misaligns every record after the cut: one
+input's faults under the other's header (cluster, network, workload), a
+header mixed knob by knob, one input's faults up to a time and the other's
+after it, or the other's faults appended as a later phase.
 """
 
 import random
@@ -59,6 +66,7 @@ MAX_STACKED = 3  # structural mutations applied together, like libFuzzer's stack
 # at 32/256 guided fuzzing needed 3-6x random's CPU time on them
 # (bench_bugs.py, docs/bugs.md "Reading the results").
 FRESH_PER_256 = 96
+CROSSOVER_PER_256 = 128
 WEIGHTS = {"knob": 1, "network": 1, "seed": 1, "insert": 1, "delete": 1, "undo": 1, "steer": 1, "field": 1}
 # Header bytes of the network and timing knobs (raftfuzz.schedule.codec._KNOBS):
 # election and heartbeat timeouts, latency, loss, duplication, client think
@@ -77,13 +85,50 @@ def mutate(data: bytes, max_size: int, seed: int, *, byte_mutator=None) -> bytes
         return byte_mutator(data, max_size)
     if rng.randrange(256) < FRESH_PER_256:
         return random_input(rng)[:max_size]
+    header, records = _split(data)
+    for _ in range(1 + rng.randrange(MAX_STACKED)):
+        _mutate_once(rng, header, records)
+    return bytes(header + b"".join(records))[:max_size]
+
+
+def crossover(data: bytes, other: bytes, max_size: int, seed: int, *, byte_mutator=None) -> bytes:
+    """A child of two corpus inputs (libFuzzer picks ``other`` from the corpus).
+
+    With a custom crossover libFuzzer calls it for half of all mutations and
+    ``mutate`` for the other half; ``CROSSOVER_PER_256`` of those calls cross
+    over and the rest mutate ``data``, so crossovers are a quarter of all."""
+    rng = random.Random(seed)
+    if not other or rng.randrange(256) >= CROSSOVER_PER_256:
+        return mutate(data, max_size, rng.getrandbits(32), byte_mutator=byte_mutator)
+    header, records = _split(data)
+    other_header, other_records = _split(other)
+    choice = rng.randrange(4)
+    if choice == 0:  # these faults under the other input's cluster, network and workload
+        header = other_header
+    elif choice == 1:  # the header mixed knob by knob (the seed's 4 bytes count as one knob)
+        seed_from_other = rng.randrange(2)
+        header = bytearray(other_header[i] if (seed_from_other if i < SEED_BYTES else rng.randrange(2))
+                           else header[i] for i in range(HEADER_SIZE))
+    elif choice == 2:  # these faults up to a time, the other's from then on
+        cut = rng.randrange(MAX_FAULT_TICKS)
+        records = [r for r in records if r[TIME_FIELD] < cut] + [r for r in other_records if r[TIME_FIELD] >= cut]
+    else:  # the other's faults as a later phase, shifted to start after these end
+        shift = (max(r[TIME_FIELD] for r in records) + 1 if records else 0) - min(
+            (r[TIME_FIELD] for r in other_records), default=0)
+        for record in other_records:
+            record[TIME_FIELD] = min(LAST_TICK, max(0, record[TIME_FIELD] + shift))
+        records = records + other_records
+    return bytes(header + b"".join(records[:MAX_EVENTS]))[:max_size]
+
+
+def _split(data: bytes) -> tuple[bytearray, list[bytearray]]:
+    """The header (short ones padded with zeros, as the decoder reads them)
+    and the whole event records of an input."""
     header = bytearray(data[:HEADER_SIZE].ljust(HEADER_SIZE, b"\0"))
     body = data[HEADER_SIZE:]
     records = [bytearray(body[start : start + EVENT_SIZE])
                for start in range(0, len(body) - len(body) % EVENT_SIZE, EVENT_SIZE)][:MAX_EVENTS]
-    for _ in range(1 + rng.randrange(MAX_STACKED)):
-        _mutate_once(rng, header, records)
-    return bytes(header + b"".join(records))[:max_size]
+    return header, records
 
 
 def _mutate_once(rng: random.Random, header: bytearray, records: list[bytearray]) -> None:
