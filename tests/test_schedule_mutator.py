@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from raftfuzz.schedule.codec import EVENT_SIZE, HEADER_SIZE, FaultEvent, Schedule, Verb, decode, encode
-from raftfuzz.schedule.mutator import mutate
+from raftfuzz.schedule.mutator import crossover, mutate
 from tests.conftest import run_cli
 
 BYTES_MUTATION = b"<libFuzzer's own mutation>"
@@ -47,11 +47,12 @@ def test_half_of_the_mutations_are_libfuzzers_and_some_undo_a_fault():
 def test_an_unknown_mutator_is_a_one_line_usage_error(tmp_path):
     completed = run_cli("raftfuzz.atheris_main", "--mutator=magic", str(tmp_path), "-runs=1")
     assert completed.returncode == 2
-    assert completed.stderr.strip() == "raftfuzz: error: --mutator='magic' is not a mutator; use schedule, bytes"
+    assert completed.stderr.strip() == ("raftfuzz: error: --mutator='magic' is not a mutator; use "
+                                        "schedule, schedule+crossover, bytes")
 
 
 def test_both_mutators_fuzz(tmp_path):
-    for mutator in ("schedule", "bytes"):
+    for mutator in ("schedule", "schedule+crossover", "bytes"):
         corpus = tmp_path / mutator
         corpus.mkdir()
         completed = run_cli("raftfuzz.atheris_main", f"--mutator={mutator}", str(corpus), "-runs=40", "-seed=3",
@@ -78,3 +79,52 @@ def test_some_mutations_insert_a_whole_steering_round():
         return any(verbs[i:i + 3] == [(Verb.ISOLATE, 3), (Verb.HEAL_ALL, 0), (Verb.CAMPAIGN, 5)]
                    for i in range(len(verbs)))
     assert any(has_round(s) for s in mutations)
+
+
+# Two parents whose knobs and faults differ, so that a child shows which parts it took from which.
+FIRST = encode(Schedule(seed=1, node_count=3, loss_per_256=10, events=(
+    FaultEvent(10, Verb.CRASH, 1, 0, 0), FaultEvent(40, Verb.RESTART, 1, 0, 0))))
+SECOND = encode(Schedule(seed=2, node_count=5, duplicate_per_256=20, events=(
+    FaultEvent(5, Verb.ISOLATE, 2, 0, 0), FaultEvent(30, Verb.HEAL_ALL, 0, 0, 0))))
+
+
+def children(count=3000):
+    return [crossover(FIRST, SECOND, 4096, seed, byte_mutator=byte_mutator) for seed in range(count)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400), st.binary(max_size=400), st.integers(0, 4096), st.integers(0, 2**32 - 1))
+def test_crossover_is_deterministic_total_and_within_max_size(data, other, max_size, seed):
+    child = crossover(data, other, max_size, seed, byte_mutator=byte_mutator)
+    assert child == crossover(data, other, max_size, seed, byte_mutator=byte_mutator)
+    assert len(child) <= max_size or child == BYTES_MUTATION
+    decode(child)
+
+
+def test_half_of_the_crossover_calls_cross_and_the_rest_mutate(monkeypatch):
+    from raftfuzz.schedule import mutator
+
+    monkeypatch.setattr(mutator, "mutate", lambda data, max_size, seed, byte_mutator=None: b"<mutated>")
+    kids = children()
+    assert 0.45 < sum(kid != b"<mutated>" for kid in kids) / len(kids) < 0.55
+
+
+def test_crossover_puts_one_inputs_faults_under_the_others_header():
+    first, second = decode(FIRST), decode(SECOND)
+    assert any(decode(kid).events == first.events and decode(kid).node_count == 5
+               and decode(kid).duplicate_per_256 == 20 for kid in children())
+    # and mixes headers knob by knob: the first's loss with the second's duplication
+    assert any(decode(kid).loss_per_256 == first.loss_per_256 and decode(kid).duplicate_per_256 == 20
+               and decode(kid).events == first.events for kid in children())
+    assert second.loss_per_256 != first.loss_per_256
+
+
+def test_crossover_splices_faults_at_a_time_and_appends_a_later_phase():
+    first, second = decode(FIRST), decode(SECOND)
+    spliced = [FaultEvent(10, Verb.CRASH, 1, 0, 0), FaultEvent(30, Verb.HEAL_ALL, 0, 0, 0)]
+    appended = [*first.events, FaultEvent(41, Verb.ISOLATE, 2, 0, 0), FaultEvent(66, Verb.HEAL_ALL, 0, 0, 0)]
+    events = [list(decode(kid).events) for kid in children()]
+    assert spliced in events
+    assert appended in events
+    assert all(len(kid) >= HEADER_SIZE and (len(kid) - HEADER_SIZE) % EVENT_SIZE == 0
+               for kid in children() if kid != BYTES_MUTATION)
