@@ -104,8 +104,10 @@ def split_mode(mode: str) -> tuple[str, str | None]:
 
 def mutator_of(mode: str) -> str:
     """'state@schedule+crossover' -> 'schedule+crossover'; code-bytes means bytes; else the default."""
+    from raftfuzz.run.settings import Settings
+
     base, _, mutator = mode.partition("@")
-    return mutator or ("bytes" if base == "code-bytes" else "schedule")
+    return mutator or ("bytes" if base == "code-bytes" else Settings.mutator)
 
 
 def fuzz_command(mode: str, bug: str, rep: int, budget: int, workdir: Path) -> list[str]:

@@ -29,8 +29,8 @@ also keep its dictionary and comparison feedback in play. Every draw comes
 from ``seed``, as libFuzzer requires, so a campaign with a fixed ``-seed``
 repeats itself.
 
-``crossover`` (atheris' custom crossover, ``--mutator=schedule+crossover``)
-combines two corpus inputs at record boundaries, where libFuzzer's own
+``crossover`` (atheris' custom crossover; the default mutator,
+``schedule+crossover``) combines two corpus inputs at record boundaries, where libFuzzer's own
 crossover cuts bytes and so misaligns every record after the cut: one
 input's faults under the other's header (cluster, network, workload), a
 header mixed knob by knob, one input's faults up to a time and the other's
@@ -66,6 +66,9 @@ MAX_STACKED = 3  # structural mutations applied together, like libFuzzer's stack
 # at 32/256 guided fuzzing needed 3-6x random's CPU time on them
 # (bench_bugs.py, docs/bugs.md "Reading the results").
 FRESH_PER_256 = 96
+# How many of libFuzzer's crossover calls cross (the rest mutate): at 128,
+# 6 of 20 deep-bug campaigns found their bug against 4 of 20 at 256 and 2 of
+# 20 without crossover (bench_bugs.py, docs/bugs.md "Crossover").
 CROSSOVER_PER_256 = 128
 WEIGHTS = {"knob": 1, "network": 1, "seed": 1, "insert": 1, "delete": 1, "undo": 1, "steer": 1, "field": 1}
 # Header bytes of the network and timing knobs (raftfuzz.schedule.codec._KNOBS):
@@ -96,7 +99,8 @@ def crossover(data: bytes, other: bytes, max_size: int, seed: int, *, byte_mutat
 
     With a custom crossover libFuzzer calls it for half of all mutations and
     ``mutate`` for the other half; ``CROSSOVER_PER_256`` of those calls cross
-    over and the rest mutate ``data``, so crossovers are a quarter of all."""
+    over and the rest mutate ``data``: crossovers are a quarter of all
+    mutations, structural ones and libFuzzer's byte mutations 3/8 each."""
     rng = random.Random(seed)
     if not other or rng.randrange(256) >= CROSSOVER_PER_256:
         return mutate(data, max_size, rng.getrandbits(32), byte_mutator=byte_mutator)
