@@ -226,7 +226,7 @@ class Settings:
     feedback: str = "state"            # measured best (docs/feedback.md)
     state_features: str = "states"     # measured best (docs/feedback.md)
     code_coverage: str = "blocks"      # what --feedback=code instruments: measured (docs/performance.md)
-    mutator: str = "schedule+crossover"  # measured best (docs/bugs.md)
+    mutator: str = "schedule+crossover"  # finds the most deep bugs (docs/bugs.md)
     shrink_seconds: float = 0.0        # 0: a new crash is saved as found
     log_level: str = "info"
     corpus: Path = Path("corpus")
