@@ -32,9 +32,10 @@ repeats itself.
 ``crossover`` (atheris' custom crossover; the default mutator,
 ``schedule+crossover``) combines two corpus inputs at record boundaries,
 where libFuzzer's own crossover cuts bytes and so misaligns every record
-after the cut: one input's faults under the other's header (cluster, network, workload), a
-header mixed knob by knob, one input's faults up to a time and the other's
-after it, or the other's faults appended as a later phase.
+after the cut: one input's faults under the other's header (cluster,
+network, workload), a header mixed knob by knob, one input's faults up to a
+time and the other's after it, or the other's faults appended as a later
+phase.
 """
 
 import random
