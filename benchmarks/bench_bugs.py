@@ -249,9 +249,7 @@ def chosen_modes(text: str) -> list[str]:
         raise SystemExit(f"bench_bugs: unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}"
                          " (state:FEATURES for a state-feature variant, code:PARTS for a coverage variant)")
     from raftfuzz.run.instrumentation import coverage_parts
-    from raftfuzz.run.settings import SettingsError, state_feature_mask
-
-    from raftfuzz.run.settings import MUTATORS
+    from raftfuzz.run.settings import MUTATORS, SettingsError, state_feature_mask
 
     for mode in modes:
         base, variant = split_mode(mode)
